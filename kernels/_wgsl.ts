@@ -1,0 +1,131 @@
+// Typed helpers that assemble WGSL. Kernels never build WGSL by text replacement:
+// shapes become `const` declarations, uniforms come from one declared layout that
+// also packs the bytes, and large 1-D grids fold into 2-D dispatches here.
+
+/** A scalar type a uniform field may have. */
+export type ScalarType = "u32" | "i32" | "f32";
+
+/**
+ * A uniform struct declared once: the WGSL text and the packing code both come from
+ * `fields`, so the two can never drift apart.
+ */
+export interface UniformLayout<F extends Record<string, ScalarType>> {
+  /** The WGSL struct name. */
+  readonly name: string;
+  /** The fields, in declaration order. */
+  readonly fields: F;
+  /** Byte size, padded to 16 as uniform buffers require. */
+  readonly byteSize: number;
+  /** `struct Name { a: u32, ... }` */
+  readonly wgsl: string;
+  /** Packs values into a buffer laid out as the struct. */
+  pack(values: { [K in keyof F]: number }): ArrayBuffer;
+}
+
+/** Declares a uniform struct of 4-byte scalars. */
+export function uniformLayout<F extends Record<string, ScalarType>>(
+  name: string,
+  fields: F,
+): UniformLayout<F> {
+  const keys = Object.keys(fields) as (keyof F & string)[];
+  const byteSize = Math.max(16, Math.ceil((keys.length * 4) / 16) * 16);
+  const wgsl = `struct ${name} {\n${keys.map((k) => `  ${k}: ${fields[k]},`).join("\n")}\n}`;
+  return {
+    name,
+    fields,
+    byteSize,
+    wgsl,
+    pack(values) {
+      const buf = new ArrayBuffer(byteSize);
+      const view = new DataView(buf);
+      keys.forEach((k, i) => {
+        const v = values[k];
+        if (typeof v !== "number" || !Number.isFinite(v)) {
+          throw new TypeError(`uniform ${name}.${k}: expected a finite number, got ${v}`);
+        }
+        if (fields[k] === "f32") view.setFloat32(i * 4, v, true);
+        else if (fields[k] === "u32") view.setUint32(i * 4, v >>> 0, true);
+        else view.setInt32(i * 4, v | 0, true);
+      });
+      return buf;
+    },
+  };
+}
+
+/** `const NAME: u32 = 12u;` lines for static shape constants. */
+export function constants(values: Record<string, number>, type: ScalarType = "u32"): string {
+  return Object.entries(values).map(([k, v]) => {
+    if (!Number.isFinite(v)) throw new TypeError(`WGSL constant ${k}: got ${v}`);
+    const lit = type === "f32"
+      ? (Number.isInteger(v) ? `${v}.0` : `${v}`)
+      : `${Math.trunc(v)}${type === "u32" ? "u" : "i"}`;
+    return `const ${k}: ${type} = ${lit};`;
+  }).join("\n");
+}
+
+/** A storage binding declaration. */
+export function storage(
+  binding: number,
+  name: string,
+  type: string,
+  access: "read" | "read_write",
+  group = 0,
+): string {
+  return `@group(${group}) @binding(${binding}) var<storage, ${access}> ${name}: ${type};`;
+}
+
+/** A uniform binding declaration for a declared layout. */
+export function uniform(
+  binding: number,
+  name: string,
+  layout: UniformLayout<Record<string, ScalarType>>,
+  group = 0,
+): string {
+  return `@group(${group}) @binding(${binding}) var<uniform> ${name}: ${layout.name};`;
+}
+
+/** Largest workgroup count WebGPU guarantees per dimension. */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/**
+ * Folds `count` workgroups into an (x, y) grid within the per-dimension limit. Kernels
+ * recover the linear index with {@link linearWorkgroupId}.
+ */
+export function foldWorkgroups(count: number, limit = MAX_WORKGROUPS_PER_DIM): [number, number] {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`workgroup count: expected a non-negative integer, got ${count}`);
+  }
+  if (count <= limit) return [Math.max(count, 1), 1];
+  const y = Math.ceil(count / limit);
+  if (y > limit) throw new RangeError(`workgroup count ${count} exceeds ${limit}^2`);
+  return [Math.ceil(count / y), y];
+}
+
+/**
+ * WGSL expression for the linear workgroup index of a grid folded by
+ * {@link foldWorkgroups}; `nx` is the grid's x size (a WGSL const or literal).
+ */
+export function linearWorkgroupId(wid = "wid", nx = "NUM_WG_X"): string {
+  return `(${wid}.y * ${nx} + ${wid}.x)`;
+}
+
+/** Ceiling division for dispatch geometry. */
+export function ceilDiv(a: number, b: number): number {
+  return Math.floor((a + b - 1) / b);
+}
+
+/** Throws a RangeError naming the kernel and parameter unless `v` is a positive integer. */
+export function requirePositiveInt(kernel: string, name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    throw new RangeError(`${kernel}: ${name} must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Throws a RangeError naming the kernel and parameter unless `v` is an integer >= 0. */
+export function requireNonNegativeInt(kernel: string, name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw new RangeError(`${kernel}: ${name} must be a non-negative integer, got ${String(v)}`);
+  }
+  return v;
+}

@@ -1,0 +1,134 @@
+// Moving tensors between columns. WebGPU has no peer-to-peer copies, so a tensor
+// crosses columns through a mapped staging buffer on the host. `exchange` moves
+// everything one point of a step needs in ONE mapping per source column (each
+// mapping costs a poll interval, ~12 ms in Deno), then writes or adds on the
+// destination. Between two halves on the same column it is a plain on-device copy.
+
+import type { Column } from "./columns.ts";
+import { Elementwise } from "./elementwise.ts";
+import { Encoder } from "./encoder.ts";
+import { Tensor } from "./tensor.ts";
+
+/** One tensor to move: `copy` overwrites dst, `add` accumulates into it. */
+export interface Transfer {
+  /** Source tensor (any column). */
+  src: Tensor;
+  /** Destination tensor, same element count and dtype f32 for `add`. */
+  dst: Tensor;
+  /** Default "copy". */
+  mode?: "copy" | "add";
+}
+
+/** Bytes moved through the host by {@link exchange}, per call (for profiling). */
+export interface ExchangeStats {
+  /** Bytes read back from source columns and written to destinations. */
+  hostBytes: number;
+  /** Number of staging mappings performed. */
+  mappings: number;
+}
+
+const staging = new WeakMap<Column, GPUBuffer>();
+
+function stagingFor(column: Column, bytes: number): GPUBuffer {
+  let b = staging.get(column);
+  if (!b || b.size < bytes) {
+    b?.destroy();
+    b = column.device.createBuffer({
+      label: `exchange staging (column ${column.index})`,
+      size: Math.ceil(bytes / 256) * 256,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    staging.set(column, b);
+  }
+  return b;
+}
+
+function validate(t: Transfer): void {
+  if (t.src.size !== t.dst.size || t.src.dtype !== t.dst.dtype) {
+    throw new RangeError(
+      `exchange: ${t.src.label} [${t.src.shape}] ${t.src.dtype} cannot move into ` +
+        `${t.dst.label} [${t.dst.shape}] ${t.dst.dtype}`,
+    );
+  }
+  if ((t.mode ?? "copy") === "add" && t.dst.dtype !== "f32") {
+    throw new TypeError(`exchange: add needs f32 tensors, ${t.dst.label} is ${t.dst.dtype}`);
+  }
+}
+
+/**
+ * Performs all `transfers` and resolves when the destinations' work is queued. Work
+ * already submitted on a source column is waited for by the mapping.
+ *
+ * @example
+ * ```ts ignore
+ * await exchange([{ src: a0, dst: a1 }, { src: g1, dst: g0, mode: "add" }]);
+ * ```
+ */
+export async function exchange(transfers: readonly Transfer[]): Promise<ExchangeStats> {
+  transfers.forEach(validate);
+  const stats: ExchangeStats = { hostBytes: 0, mappings: 0 };
+  const local = transfers.filter((t) => t.src.column === t.dst.column);
+  const remote = transfers.filter((t) => t.src.column !== t.dst.column);
+
+  // Same column: on-device copy or add, no host round trip.
+  const byColumn = new Map<Column, Encoder>();
+  const encoderFor = (c: Column) => {
+    let e = byColumn.get(c);
+    if (!e) byColumn.set(c, e = new Encoder(c, "exchange"));
+    return e;
+  };
+  for (const t of local) {
+    if ((t.mode ?? "copy") === "copy") encoderFor(t.dst.column).copy(t.src, t.dst);
+    else {
+      const ew = await Elementwise.create(t.dst.column, { size: t.dst.size });
+      ew.add(encoderFor(t.dst.column), { src: t.src, dst: t.dst });
+    }
+  }
+
+  // Cross-column: one staging buffer and one mapping per source column.
+  const sources = new Map<Column, { t: Transfer; offset: number }[]>();
+  for (const t of remote) {
+    let list = sources.get(t.src.column);
+    if (!list) sources.set(t.src.column, list = []);
+    const prev = list.at(-1);
+    const offset = prev ? prev.offset + Math.ceil(prev.t.src.byteLength / 4) * 4 : 0;
+    list.push({ t, offset });
+  }
+  const mapped = await Promise.all([...sources].map(async ([column, list]) => {
+    const last = list.at(-1)!;
+    const total = last.offset + Math.ceil(last.t.src.byteLength / 4) * 4;
+    const buf = stagingFor(column, total);
+    const enc = column.device.createCommandEncoder({ label: "exchange readback" });
+    for (const { t, offset } of list) {
+      enc.copyBufferToBuffer(t.src.buffer, 0, buf, offset, Math.ceil(t.src.byteLength / 4) * 4);
+    }
+    column.device.queue.submit([enc.finish()]);
+    await column.guard(buf.mapAsync(GPUMapMode.READ, 0, total));
+    column.check();
+    stats.mappings++;
+    stats.hostBytes += total;
+    return { buf, list, total };
+  }));
+  const scratch: Tensor[] = [];
+  for (const { buf, list, total } of mapped) {
+    const range = buf.getMappedRange(0, total);
+    for (const { t, offset } of list) {
+      const n = Math.ceil(t.src.byteLength / 4) * 4;
+      const bytes = new Uint8Array(range, offset, n);
+      const dstCol = t.dst.column;
+      if ((t.mode ?? "copy") === "copy") dstCol.device.queue.writeBuffer(t.dst.buffer, 0, bytes);
+      else {
+        const tmp = Tensor.empty(dstCol, t.dst.shape, `${t.dst.label} (incoming)`);
+        dstCol.device.queue.writeBuffer(tmp.buffer, 0, bytes);
+        const ew = await Elementwise.create(dstCol, { size: t.dst.size });
+        ew.add(encoderFor(dstCol), { src: tmp, dst: t.dst });
+        scratch.push(tmp);
+      }
+    }
+    buf.unmap();
+  }
+  for (const enc of byColumn.values()) enc.submit();
+  // Safe: the adds that read the scratch tensors are submitted before any later write.
+  for (const t of scratch) t.dispose();
+  return stats;
+}

@@ -1,0 +1,241 @@
+// The one tiled GEMM core. Every matrix product in the project (plain GEMM, Linear,
+// conv2d forward / backward-data / backward-weights as implicit GEMM) is
+//
+//   C[z][m, n] = sum_{tap < KO} sum_{k < KI} A[z][m, (tap, k)] * B[z][(tap, k), n]
+//
+// where z is the batch/group index (the dispatch's z dimension), and the reduction is
+// split into an outer "tap" loop and an inner loop so that gather operands (conv) can do
+// their index arithmetic once per tap instead of once per element. A plain GEMM has
+// KO = 1, KI = K. Operands and the epilogue are pluggable hooks (as in tfjs-backend-webgpu's
+// matmul_packed + conv2d_mm): the core only names slots, the hooks emit WGSL statements
+// for them. Nothing is materialized: conv reads x through its A hook.
+//
+// Tiling (all in TypeScript, see GemmTile): a workgroup of wgN x wgM invocations computes
+// a (wgM*tm) x (wgN*tn) block of C; each invocation owns tm x tn outputs, rows and columns
+// interleaved by the workgroup size (row = base + i*wgM + lid.y). With tk = 0 ("software"
+// profile) every invocation reads A/B straight from memory with no barriers; with wgM = 1
+// the A reads are workgroup-uniform, which lavapipe turns into scalar loads + broadcasts.
+// With tk > 0 ("gpu" profile) A and B tiles of depth tk are staged in workgroup memory.
+
+import { ceilDiv, constants, foldWorkgroups } from "./_wgsl.ts";
+import type { Profile } from "./columns.ts";
+
+/** Tile shape of the GEMM core. */
+export interface GemmTile {
+  /** Invocations per workgroup along N (the fast, lane dimension). */
+  wgN: number;
+  /** Invocations per workgroup along M. */
+  wgM: number;
+  /** Output rows per invocation. */
+  tm: number;
+  /** Output columns per invocation. */
+  tn: number;
+  /** K depth staged in workgroup memory per step; 0 = no workgroup memory, no barriers. */
+  tk: number;
+}
+
+/** Default tiles: "software" = barrier-free register blocks; "gpu" = 64x64 shared tiles. */
+export const DEFAULT_TILES: Readonly<Record<Profile, Readonly<GemmTile>>> = {
+  software: { wgN: 32, wgM: 1, tm: 8, tn: 2, tk: 0 },
+  gpu: { wgN: 16, wgM: 16, tm: 4, tn: 4, tk: 16 },
+};
+
+/**
+ * One operand as WGSL statement generators. `slot` is a unique identifier suffix the
+ * hook appends to its variable names; the core guarantees statement order
+ * line -> tap -> read. In scope: `z: u32` (batch/group), and in tap/read `tap: u32`.
+ */
+export interface GemmOperand {
+  /** Statements run once per row (A) or column (B) slot; `index` may exceed the extent. */
+  line(slot: string, index: string): string[];
+  /** Statements run per slot at the start of every outer reduction step. */
+  tap?(slot: string): string[];
+  /** f32 expression for inner reduction index `k` (a u32 expression < KI). */
+  read(slot: string, k: string): string;
+}
+
+/** Writes one finished output; the core only calls it for row < M and col < N. */
+export type GemmEpilogue = (row: string, col: string, value: string) => string[];
+
+/** Everything the core needs to emit one GEMM shader. */
+export interface GemmSpec {
+  /** Rows of C. */
+  M: number;
+  /** Columns of C. */
+  N: number;
+  /** Outer reduction steps (taps). */
+  KO: number;
+  /** Inner reduction length per tap. */
+  KI: number;
+  /** Module-scope declarations (bindings, helper functions). */
+  decls: string[];
+  /** Statements shared by all slots at the start of every tap (e.g. `let ky = tap / KW;`). */
+  tapShared?: string[];
+  /** The A (rows) operand. */
+  a: GemmOperand;
+  /** The B (columns) operand. */
+  b: GemmOperand;
+  /** Writes C. */
+  write: GemmEpilogue;
+  /** Tile shape. */
+  tile: GemmTile;
+}
+
+/** Workgroup grid of a GEMM: tiles folded into (x, y), batch/groups in z. */
+export function gemmGrid(M: number, N: number, batch: number, tile: GemmTile): [
+  number,
+  number,
+  number,
+] {
+  const tiles = ceilDiv(M, tile.wgM * tile.tm) * ceilDiv(N, tile.wgN * tile.tn);
+  const [x, y] = foldWorkgroups(tiles);
+  return [x, y, batch];
+}
+
+/**
+ * Validates a tile and narrows the lane count to the problem (a 48-column conv does not
+ * need 64 lanes). Throws naming `kernel`.
+ */
+export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): GemmTile {
+  for (const k of ["wgN", "wgM", "tm", "tn"] as const) {
+    if (!Number.isInteger(tile[k]) || tile[k] < 1) {
+      throw new RangeError(`${kernel}: tile.${k} must be a positive integer, got ${tile[k]}`);
+    }
+  }
+  if (!Number.isInteger(tile.tk) || tile.tk < 0) {
+    throw new RangeError(`${kernel}: tile.tk must be a non-negative integer, got ${tile.tk}`);
+  }
+  if (tile.wgN * tile.wgM > 256) {
+    throw new RangeError(
+      `${kernel}: tile.wgN * tile.wgM must be <= 256, got ${tile.wgN * tile.wgM}`,
+    );
+  }
+  const t = { ...tile };
+  if (t.tk === 0) {
+    // Barrier-free tiles can shrink freely; keep whole 8-lane SIMD groups.
+    t.wgN = Math.min(t.wgN, Math.max(8, ceilDiv(ceilDiv(N, t.tn), 8) * 8));
+    t.tm = Math.min(t.tm, Math.max(1, ceilDiv(M, t.wgM)));
+  }
+  const threads = t.wgN * t.wgM;
+  if (t.tk > 0 && ((t.wgM * t.tm * t.tk) % threads || (t.wgN * t.tn * t.tk) % threads)) {
+    throw new RangeError(
+      `${kernel}: tile: (wgM*tm*tk) and (wgN*tn*tk) must be multiples of wgN*wgM ` +
+        `(${t.wgM * t.tm * t.tk}, ${t.wgN * t.tn * t.tk}, ${threads})`,
+    );
+  }
+  return t;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Emits the compute shader for `spec` (pure). Entry point `main`. */
+export function gemmCoreWgsl(spec: GemmSpec): string {
+  const { M, N, KO, KI, a, b, tile } = spec;
+  const { wgN, wgM, tm, tn, tk } = tile;
+  const tileM = wgM * tm, tileN = wgN * tn;
+  const tilesN = ceilDiv(N, tileN);
+  const tiles = ceilDiv(M, tileM) * tilesN;
+  const [nx] = foldWorkgroups(tiles);
+  const rows = range(tm), cols = range(tn);
+  const out: string[] = [
+    constants({ GM: M, GN: N, KO, KI, TILES: tiles, TILES_N: tilesN, NUM_WG_X: nx }),
+    ...spec.decls,
+  ];
+  if (tk > 0) {
+    out.push(
+      `var<workgroup> As: array<array<f32, ${tileM}>, ${tk}>;`,
+      `var<workgroup> Bs: array<array<f32, ${tileN}>, ${tk}>;`,
+    );
+  }
+  out.push(
+    `@compute @workgroup_size(${wgN}, ${wgM})`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,`,
+    `        @builtin(local_invocation_index) lidx: u32) {`,
+    `  let z = wid.z;`,
+    `  let tile = wid.y * NUM_WG_X + wid.x;`,
+    // Uniform early exit: the folded grid may have a few spare workgroups.
+    `  if (tile >= TILES) { return; }`,
+    `  let rowBase = (tile / TILES_N) * ${tileM}u + lid.y;`,
+    `  let colBase = (tile % TILES_N) * ${tileN}u + lid.x;`,
+  );
+  const body: string[] = [];
+  for (const i of rows) body.push(`let row${i} = rowBase + ${i * wgM}u;`);
+  for (const j of cols) body.push(`let col${j} = colBase + ${j * wgN}u;`);
+  for (const i of rows) for (const j of cols) body.push(`var acc${i}_${j} = 0.0;`);
+  const fmas = (av: (i: number) => string, bv: (j: number) => string) => {
+    const s: string[] = [];
+    for (const i of rows) s.push(`let a${i} = ${av(i)};`);
+    for (const j of cols) s.push(`let b${j} = ${bv(j)};`);
+    for (const i of rows) {
+      for (const j of cols) s.push(`acc${i}_${j} = fma(a${i}, b${j}, acc${i}_${j});`);
+    }
+    return s;
+  };
+  if (tk === 0) {
+    for (const i of rows) body.push(...a.line(`r${i}`, `row${i}`));
+    for (const j of cols) body.push(...b.line(`c${j}`, `col${j}`));
+    body.push(`for (var tap = 0u; tap < KO; tap++) {`);
+    const tapBody = [...(spec.tapShared ?? [])];
+    for (const i of rows) tapBody.push(...(a.tap?.(`r${i}`) ?? []));
+    for (const j of cols) tapBody.push(...(b.tap?.(`c${j}`) ?? []));
+    tapBody.push(`for (var k = 0u; k < KI; k++) {`);
+    tapBody.push(
+      ...fmas((i) => a.read(`r${i}`, "k"), (j) => b.read(`c${j}`, "k")).map((l) => `  ${l}`),
+    );
+    tapBody.push(`}`);
+    body.push(...tapBody.map((l) => `  ${l}`), `}`);
+  } else {
+    const threads = wgN * wgM;
+    const la = range((tileM * tk) / threads), lb = range((tileN * tk) / threads);
+    // Loader slots: consecutive invocations read consecutive k of A and n of B.
+    for (const s of la) {
+      body.push(`let ea${s} = lidx + ${s * threads}u;`);
+      body.push(`let lr${s} = ea${s} / ${tk}u; let lk${s} = ea${s} % ${tk}u;`);
+      body.push(...a.line(`la${s}`, `(tile / TILES_N) * ${tileM}u + lr${s}`));
+    }
+    for (const s of lb) {
+      body.push(`let eb${s} = lidx + ${s * threads}u;`);
+      body.push(`let lc${s} = eb${s} % ${tileN}u; let lj${s} = eb${s} / ${tileN}u;`);
+      body.push(...b.line(`lb${s}`, `(tile % TILES_N) * ${tileN}u + lc${s}`));
+    }
+    body.push(`for (var tap = 0u; tap < KO; tap++) {`);
+    const tapBody = [...(spec.tapShared ?? [])];
+    for (const s of la) tapBody.push(...(a.tap?.(`la${s}`) ?? []));
+    for (const s of lb) tapBody.push(...(b.tap?.(`lb${s}`) ?? []));
+    tapBody.push(`for (var kc = 0u; kc < KI; kc += ${tk}u) {`);
+    for (const s of la) {
+      tapBody.push(
+        `  let ka${s} = kc + lk${s};`,
+        `  As[lk${s}][lr${s}] = select(0.0, ${a.read(`la${s}`, `min(ka${s}, KI - 1u)`)}, ` +
+          `ka${s} < KI);`,
+      );
+    }
+    for (const s of lb) {
+      tapBody.push(
+        `  let kb${s} = kc + lj${s};`,
+        `  Bs[lj${s}][lc${s}] = select(0.0, ${b.read(`lb${s}`, `min(kb${s}, KI - 1u)`)}, ` +
+          `kb${s} < KI);`,
+      );
+    }
+    tapBody.push(`  workgroupBarrier();`, `  for (var kk = 0u; kk < ${tk}u; kk++) {`);
+    tapBody.push(
+      ...fmas(
+        (i) => `As[kk][lid.y + ${i * wgM}u]`,
+        (j) => `Bs[kk][lid.x + ${j * wgN}u]`,
+      ).map((l) => `    ${l}`),
+    );
+    tapBody.push(`  }`, `  workgroupBarrier();`, `}`);
+    body.push(...tapBody.map((l) => `  ${l}`), `}`);
+  }
+  for (const i of rows) {
+    for (const j of cols) {
+      body.push(
+        `if (row${i} < GM && col${j} < GN) {`,
+        ...spec.write(`row${i}`, `col${j}`, `acc${i}_${j}`).map((l) => `  ${l}`),
+        `}`,
+      );
+    }
+  }
+  out.push(...body.map((l) => `  ${l}`), `}`);
+  return out.join("\n");
+}

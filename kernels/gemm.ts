@@ -1,0 +1,140 @@
+// General matrix product on the GEMM core.
+//
+//   C[M, N] (+)= relu?( op(A) · op(B) + bias[N] )
+//
+// Layouts (row-major f32): A is [M, K], or [K, M] when transA; B is [K, N], or [N, K]
+// when transB; bias is [N]; C is [M, N]. Overwrites C unless `accumulate`, in which case
+// the (biased, rectified) product is added to C. Tiling: see kernels/_gemm_core.ts; the
+// default tile follows column.profile.
+
+import type { Column } from "./columns.ts";
+import type { Encoder } from "./encoder.ts";
+import type { Tensor } from "./tensor.ts";
+import { constants, requirePositiveInt, storage } from "./_wgsl.ts";
+import {
+  DEFAULT_TILES,
+  fitTile,
+  gemmCoreWgsl,
+  gemmGrid,
+  type GemmOperand,
+  type GemmTile,
+} from "./_gemm_core.ts";
+
+export { DEFAULT_TILES, type GemmTile } from "./_gemm_core.ts";
+
+/** Static parameters of a {@link Gemm}. */
+export interface GemmParams {
+  /** Rows of C. */
+  M: number;
+  /** Columns of C. */
+  N: number;
+  /** Reduction length. */
+  K: number;
+  /** A is stored [K, M]. */
+  transA?: boolean;
+  /** B is stored [N, K]. */
+  transB?: boolean;
+  /** Add bias[N] to every row. */
+  bias?: boolean;
+  /** Apply ReLU after the bias. */
+  relu?: boolean;
+  /** C += result instead of C = result. */
+  accumulate?: boolean;
+  /** Tile shape; default from column.profile. */
+  tile?: Partial<GemmTile>;
+}
+
+/** Operand reading a row-major matrix `name` of `rows x cols` as A[m, k] (or B[k, n]). */
+export function matrixOperand(
+  name: string,
+  role: "a" | "b",
+  extent: number,
+  K: number,
+  transposed: boolean,
+): GemmOperand {
+  // A [M,K] / B^T [N,K]: the line index strides by K; A^T [K,M] / B [K,N]: k strides.
+  const lineMajor = (role === "a") !== transposed;
+  return {
+    line: (
+      s,
+      index,
+    ) => [`let ${name}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${K}u` : ""};`],
+    read: (s, k) =>
+      lineMajor ? `${name}[${name}L${s} + ${k}]` : `${name}[${k} * ${extent}u + ${name}L${s}]`,
+  };
+}
+
+/** Builds the WGSL of a plain GEMM (pure; exported for tests). */
+export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
+  const decls = [
+    storage(0, "A", "array<f32>", "read"),
+    storage(1, "B", "array<f32>", "read"),
+    storage(2, "C", "array<f32>", "read_write"),
+  ];
+  if (p.bias) decls.push(storage(3, "bias", "array<f32>", "read"));
+  decls.push(constants({ RELU: p.relu ? 1 : 0 }));
+  return gemmCoreWgsl({
+    M: p.M,
+    N: p.N,
+    KO: 1,
+    KI: p.K,
+    decls,
+    a: matrixOperand("A", "a", p.M, p.K, !!p.transA),
+    b: matrixOperand("B", "b", p.N, p.K, !!p.transB),
+    tile: p.tile,
+    write: (row, col, v) => {
+      let e = p.bias ? `${v} + bias[${col}]` : v;
+      if (p.relu) e = `max(${e}, 0.0)`;
+      const at = `${row} * GN + ${col}`;
+      return [`C[${at}] = ${p.accumulate ? `C[${at}] + ` : ""}${e};`];
+    },
+  });
+}
+
+/**
+ * A compiled GEMM for static shapes.
+ *
+ * @example
+ * ```ts ignore
+ * const gemm = await Gemm.create(column, { M: 64, N: 32, K: 16, bias: true, relu: true });
+ * const enc = new Encoder(column);
+ * gemm.run(enc, { a, b, c, bias });
+ * enc.submit();
+ * ```
+ */
+export class Gemm {
+  /** The static parameters (tile resolved). */
+  readonly params: Readonly<GemmParams & { tile: GemmTile }>;
+  #pipeline: GPUComputePipeline;
+  #grid: [number, number, number];
+
+  private constructor(params: GemmParams & { tile: GemmTile }, pipeline: GPUComputePipeline) {
+    this.params = params;
+    this.#pipeline = pipeline;
+    this.#grid = gemmGrid(params.M, params.N, 1, params.tile);
+  }
+
+  /** Validates `params` and compiles (or fetches from the column's cache) the pipeline. */
+  static async create(column: Column, params: GemmParams): Promise<Gemm> {
+    const M = requirePositiveInt("gemm", "M", params.M);
+    const N = requirePositiveInt("gemm", "N", params.N);
+    requirePositiveInt("gemm", "K", params.K);
+    const tile = fitTile("gemm", { ...DEFAULT_TILES[column.profile], ...params.tile }, N, M);
+    const p = { ...params, tile };
+    return new Gemm(p, await column.pipeline("gemm", gemmWgsl(p)));
+  }
+
+  /** Records C (+)= relu?(op(A)·op(B) + bias). */
+  run(enc: Encoder, t: { a: Tensor; b: Tensor; c: Tensor; bias?: Tensor }): void {
+    const { M, N, K, transA, transB } = this.params;
+    t.a.expectShape("gemm", "a", transA ? [K, M] : [M, K]);
+    t.b.expectShape("gemm", "b", transB ? [N, K] : [K, N]);
+    t.c.expectShape("gemm", "c", [M, N]);
+    const bindings = [t.a, t.b, t.c];
+    if (this.params.bias) {
+      if (!t.bias) throw new RangeError("gemm: bias tensor required (created with bias: true)");
+      bindings.push(t.bias.expectShape("gemm", "bias", [N]));
+    }
+    enc.dispatch(this.#pipeline, bindings, this.#grid);
+  }
+}

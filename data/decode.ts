@@ -1,0 +1,145 @@
+// The one file that imports sharp (libvips through Node-API): it needs --allow-ffi, so
+// it is loaded lazily — reading prepared shards never touches it.
+//
+// decodeSquare is the paper's input transform: decode (JPEG incl. CMYK and progressive,
+// PNG incl. alpha and 16-bit, WebP, GIF, TIFF, AVIF, SVG — whatever libvips reads),
+// apply the EXIF orientation, composite any alpha over a background colour, convert to
+// 8-bit sRGB (greyscale becomes three equal channels, CMYK goes through libvips' ICC
+// transform), resize so the SHORT side is `size` and crop the centre size x size
+// (sharp's `fit: "cover"` is exactly that), and return packed HWC uint8 RGB.
+
+type Sharp = typeof import("npm:sharp@0.34.5");
+
+let sharpPromise: Promise<Sharp> | null = null;
+
+/** Loads sharp on first use (the only place it is imported). */
+async function getSharp(): Promise<Sharp> {
+  // deno-lint-ignore no-import-prefix -- until deno.json maps "sharp" (see the report)
+  sharpPromise ??= import("npm:sharp@0.34.5").then((m) => {
+    const sharp = ((m as { default?: Sharp }).default ?? m) as Sharp;
+    // Decodes run several at a time (one libuv thread each); a single libvips thread
+    // per image avoids oversubscribing small machines.
+    sharp.concurrency(1);
+    sharp.cache(false);
+    return sharp;
+  });
+  return await sharpPromise;
+}
+
+/** Options of {@link decodeSquare}. */
+export interface DecodeOptions {
+  /**
+   * Images with more pixels than this are rejected before decoding (decompression
+   * bombs; sharp's `limitInputPixels`). Default 2^28 (16384 x 16384).
+   */
+  limitPixels?: number;
+  /** Colour that transparent pixels are composited over: "black" (default) or "white". */
+  background?: "black" | "white";
+}
+
+/** Default pixel limit of {@link decodeSquare}. */
+export const DEFAULT_LIMIT_PIXELS: number = 2 ** 28;
+
+/**
+ * Decodes an encoded image (bytes or a file path) and returns the centre `size` x `size`
+ * crop after scaling the short side to `size`, as packed HWC uint8 RGB.
+ * Throws (with libvips' message) on corrupt, truncated, unsupported or oversized input.
+ *
+ * @example
+ * ```ts ignore
+ * const rgb = await decodeSquare("n01440764/x.JPEG", 256); // Uint8Array(256 * 256 * 3)
+ * ```
+ */
+export async function decodeSquare(
+  input: Uint8Array | string,
+  size: number,
+  options: DecodeOptions = {},
+): Promise<Uint8Array> {
+  const sharp = await getSharp();
+  if (typeof input !== "string" && input.byteLength === 0) throw new Error("empty file");
+  const bg = options.background === "white" ? 255 : 0;
+  const { data, info } = await sharp(input, {
+    limitInputPixels: options.limitPixels ?? DEFAULT_LIMIT_PIXELS,
+    // Truncated or corrupt data is an error, not a half-grey image.
+    failOn: "error",
+  })
+    .rotate() // EXIF orientation
+    .flatten({ background: { r: bg, g: bg, b: bg } })
+    .toColourspace("srgb")
+    .resize(size, size, { fit: "cover", position: "centre", kernel: "lanczos3" })
+    .removeAlpha()
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  if (info.width !== size || info.height !== size || info.channels !== 3) {
+    throw new Error(
+      `decode: expected ${size}x${size}x3 output, got ${info.width}x${info.height}x${info.channels}`,
+    );
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Renders an SVG document to PNG bytes at its own width and height (librsvg). */
+export async function renderSvgPng(svg: string): Promise<Uint8Array> {
+  const sharp = await getSharp();
+  const buf = await sharp(new TextEncoder().encode(svg), { density: 72 })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Raw interleaved pixels, as {@link encodeImage} takes them. */
+export interface RawImage {
+  /** Packed HWC bytes. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA). */
+  channels: 1 | 2 | 3 | 4;
+}
+
+/** How {@link encodeImage} encodes. */
+export type EncodeFormat =
+  | { kind: "jpeg"; quality?: number; progressive?: boolean; cmyk?: boolean; orientation?: number }
+  | { kind: "png" }
+  | { kind: "webp"; lossless?: boolean };
+
+/**
+ * Encodes raw pixels (tests build real image files with it; contact sheets use it).
+ * `orientation` stores an EXIF orientation tag (1-8) without rotating the pixels.
+ *
+ * @example
+ * ```ts ignore
+ * const png = await encodeImage({ data, width: 4, height: 4, channels: 3 }, { kind: "png" });
+ * ```
+ */
+export async function encodeImage(image: RawImage, format: EncodeFormat): Promise<Uint8Array> {
+  const sharp = await getSharp();
+  let s = sharp(image.data, {
+    raw: { width: image.width, height: image.height, channels: image.channels },
+  });
+  if (format.kind === "jpeg") {
+    if (format.cmyk) s = s.toColourspace("cmyk");
+    if (format.orientation) s = s.withMetadata({ orientation: format.orientation });
+    s = s.jpeg({ quality: format.quality ?? 95, progressive: format.progressive ?? false });
+  } else if (format.kind === "png") {
+    s = s.png();
+  } else {
+    s = s.webp({ lossless: format.lossless ?? false });
+  }
+  const buf = await s.toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Header facts of an encoded image (tests use it to check what they wrote). */
+export async function probeImage(
+  input: Uint8Array,
+): Promise<{ format?: string; space?: string; orientation?: number; isProgressive?: boolean }> {
+  const sharp = await getSharp();
+  const m = await sharp(input).metadata();
+  return {
+    format: m.format,
+    space: m.space,
+    orientation: m.orientation,
+    isProgressive: m.isProgressive,
+  };
+}

@@ -81,6 +81,14 @@ export interface GemmSpec {
   tile: GemmTile;
 }
 
+/** A compiled GEMM-core pipeline with its dispatch grid. */
+export interface GemmPipeline {
+  /** The pipeline. */
+  pipeline: GPUComputePipeline;
+  /** Workgroups [x, y, z]. */
+  grid: [number, number, number];
+}
+
 /** Workgroup grid of a GEMM: tiles folded into (x, y), batch/groups in z. */
 export function gemmGrid(M: number, N: number, batch: number, tile: GemmTile): [
   number,

@@ -20,7 +20,7 @@ import {
   type GemmTile,
 } from "./_gemm_core.ts";
 
-export { DEFAULT_TILES, type GemmTile } from "./_gemm_core.ts";
+export { DEFAULT_TILES, type GemmOperand, type GemmTile } from "./_gemm_core.ts";
 
 /** Static parameters of a {@link Gemm}. */
 export interface GemmParams {
@@ -44,7 +44,36 @@ export interface GemmParams {
   tile?: Partial<GemmTile>;
 }
 
-/** Operand reading a row-major matrix `name` of `rows x cols` as A[m, k] (or B[k, n]). */
+/**
+ * Address arithmetic of a row-major matrix read as A[m, k] (role "a", extent M) or
+ * B[k, n] (role "b", extent N); `transposed` means stored [K, M] / [N, K].
+ */
+export interface MatrixAddress {
+  /** Per-slot statements (clamp the line index). */
+  line(slot: string, index: string): string[];
+  /** u32 element offset of (slot's line, k). */
+  at(slot: string, k: string): string;
+}
+
+/** See {@link MatrixAddress}; `prefix` names the per-slot variables. */
+export function matrixAddress(
+  prefix: string,
+  role: "a" | "b",
+  extent: number,
+  K: number,
+  transposed: boolean,
+): MatrixAddress {
+  // A [M,K] / B^T [N,K]: the line index strides by K; A^T [K,M] / B [K,N]: k strides.
+  const lineMajor = (role === "a") !== transposed;
+  return {
+    line: (s, index) => [
+      `let ${prefix}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${K}u` : ""};`,
+    ],
+    at: (s, k) => lineMajor ? `${prefix}L${s} + ${k}` : `${k} * ${extent}u + ${prefix}L${s}`,
+  };
+}
+
+/** Operand reading the row-major matrix bound as `name` (see {@link matrixAddress}). */
 export function matrixOperand(
   name: string,
   role: "a" | "b",
@@ -52,16 +81,8 @@ export function matrixOperand(
   K: number,
   transposed: boolean,
 ): GemmOperand {
-  // A [M,K] / B^T [N,K]: the line index strides by K; A^T [K,M] / B [K,N]: k strides.
-  const lineMajor = (role === "a") !== transposed;
-  return {
-    line: (
-      s,
-      index,
-    ) => [`let ${name}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${K}u` : ""};`],
-    read: (s, k) =>
-      lineMajor ? `${name}[${name}L${s} + ${k}]` : `${name}[${k} * ${extent}u + ${name}L${s}]`,
-  };
+  const m = matrixAddress(name, role, extent, K, transposed);
+  return { line: m.line, read: (s, k) => `${name}[${m.at(s, k)}]` };
 }
 
 /** Builds the WGSL of a plain GEMM (pure; exported for tests). */

@@ -1,0 +1,110 @@
+// Command-line flags of `deno task bench`. Pure: parsing never touches the GPU or the
+// file system, so tests can check it directly.
+
+import { parseArgs } from "node:util";
+
+/** Parsed options of one benchmark run. */
+export interface BenchOptions {
+  /** Only cases whose name or op matches (case-insensitive). */
+  filter: RegExp | null;
+  /** Batch size passed to case factories. */
+  batch: number;
+  /** Where the JSON report goes. */
+  json: string;
+  /** Measure the TensorFlow.js peer too. */
+  peer: boolean;
+  /** Minimum measuring time per case and side, milliseconds. */
+  timeMs: number;
+  /** Minimum timed iterations per case and side. */
+  minIterations: number;
+  /** Untimed warm-up iterations before measuring. */
+  warmup: number;
+  /** Print the usage and exit. */
+  help: boolean;
+}
+
+/** Thrown for bad command lines; `main.ts` prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The `--help` text. */
+export const USAGE: string = `Usage: deno task bench [flags]
+
+Times every kernel case in bench/cases/*.ts at the paper's per-column layer shapes,
+next to TensorFlow.js's WebGPU backend on the same adapter.
+
+  --filter REGEX     only cases whose name or op matches (case-insensitive)
+  --batch N          batch size for case factories (default 4)
+  --json PATH        JSON report path (default out/bench/kernels-<date>.json)
+  --no-peer          skip the TensorFlow.js peer
+  --time MS          minimum measuring time per case and side (default 500)
+  --iterations N     minimum timed iterations per case and side (default 5)
+  --warmup N         untimed warm-up iterations (default 2)
+  --help             print this help
+`;
+
+function positiveInt(flag: string, text: string | undefined, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min) {
+    throw new UsageError(`--${flag} expects an integer >= ${min}, got "${text}"`);
+  }
+  return v;
+}
+
+/** `out/bench/kernels-YYYY-MM-DD.json` for `date` (UTC). */
+export function defaultJsonPath(date: Date): string {
+  return `out/bench/kernels-${date.toISOString().slice(0, 10)}.json`;
+}
+
+/**
+ * Parses the bench command line; throws {@link UsageError} on unknown flags, missing
+ * values, positionals or bad numbers.
+ *
+ * @example
+ * ```ts
+ * const o = parseBenchArgs(["--filter", "conv", "--no-peer"]);
+ * console.log(o.peer, o.batch); // false 4
+ * ```
+ */
+export function parseBenchArgs(args: readonly string[], now: Date = new Date()): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        filter: { type: "string" },
+        batch: { type: "string" },
+        json: { type: "string" },
+        "no-peer": { type: "boolean" },
+        time: { type: "string" },
+        iterations: { type: "string" },
+        warmup: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  let filter: RegExp | null = null;
+  if (values.filter !== undefined) {
+    try {
+      filter = new RegExp(values.filter, "i");
+    } catch (e) {
+      throw new UsageError(`--filter: bad regular expression: ${(e as Error).message}`);
+    }
+  }
+  return {
+    filter,
+    batch: positiveInt("batch", values.batch, 4),
+    json: values.json ?? defaultJsonPath(now),
+    peer: !values["no-peer"],
+    timeMs: positiveInt("time", values.time, 500),
+    minIterations: positiveInt("iterations", values.iterations, 5),
+    warmup: positiveInt("warmup", values.warmup, 2, 0),
+    help: values.help ?? false,
+  };
+}

@@ -1,0 +1,217 @@
+// Maps a bench case to the numeric shape a peer needs, and to a stable key (op + shape)
+// under which peer figures are stored. Case shapes are human-readable strings written by
+// each kernel's author ("N=4 48x27x27 -> 128x27x27 k5 p2"), so this parses them
+// leniently and then CHECKS what it parsed (a conv's output size must follow from its
+// input, kernel, stride and padding). A shape it cannot parse or check gets no peer
+// ("—") rather than a peer run at a guessed shape.
+
+/** The operation families the peer can run, with their numeric dimensions. */
+export type PeerShape =
+  | {
+    kind: "conv2d";
+    dir: "forward" | "backwardData" | "backwardFilter";
+    n: number;
+    c: number;
+    h: number;
+    w: number;
+    k: number;
+    oh: number;
+    ow: number;
+    kh: number;
+    kw: number;
+    stride: number;
+    pad: number;
+    groups: number;
+  }
+  | {
+    kind: "maxpool";
+    dir: "forward" | "backward";
+    n: number;
+    c: number;
+    h: number;
+    w: number;
+    oh: number;
+    ow: number;
+    size: number;
+    stride: number;
+  }
+  | { kind: "lrn"; dir: "forward" | "backward"; n: number; c: number; h: number; w: number }
+  /** y[M,N] = x[M,K] · W[N,K]ᵀ (a linear layer); backward data dX = dY·W, weights dW = dYᵀ·x. */
+  | {
+    kind: "gemm";
+    dir: "forward" | "backwardData" | "backwardFilter";
+    m: number;
+    k: number;
+    n: number;
+  }
+  | { kind: "reluBackward"; size: number }
+  | { kind: "dropout"; dir: "forward" | "backward"; size: number }
+  /** "fused": loss, dLogits and hits in one run (ops like `softmaxXent.run`). */
+  | { kind: "softmaxXent"; dir: "forward" | "backward" | "fused"; n: number; classes: number }
+  | { kind: "sgd"; size: number };
+
+/** Tokens of a shape string: `N=4`, dimension groups `48x27x27`, and `k5`/`s=2` params. */
+interface Parsed {
+  n?: number;
+  dims: number[][];
+  params: Record<string, number>;
+}
+
+function tokenize(shape: string): Parsed {
+  const out: Parsed = { dims: [], params: {} };
+  const text = shape.replace(/[[\](),;·×]/g, (ch) => (ch === "×" ? "x" : " "));
+  for (const tok of text.split(/\s+|->|→/).filter(Boolean)) {
+    let m;
+    if ((m = /^N\s*=\s*(\d+)$/.exec(tok))) out.n = Number(m[1]);
+    if (/^\d+(x\d+)*$/i.test(tok)) out.dims.push(tok.split(/x/i).map(Number));
+    else if ((m = /^([a-zA-Z]+)=?(\d+(?:\.\d+)?)$/.exec(tok))) {
+      out.params[m[1].toLowerCase()] = Number(m[2]);
+    }
+  }
+  return out;
+}
+
+function param(p: Parsed, names: string[], fallback?: number): number | undefined {
+  for (const n of names) if (p.params[n] !== undefined) return p.params[n];
+  return fallback;
+}
+
+/** Splits [N?,C,H,W] into n, c, h, w using `N=` when given. */
+function nchw(p: Parsed, d: number[] | undefined): [number, number, number, number] | null {
+  if (!d) return null;
+  if (d.length === 4) return [d[0], d[1], d[2], d[3]];
+  if (d.length === 3 && p.n !== undefined) return [p.n, d[0], d[1], d[2]];
+  return null;
+}
+
+function direction(op: string): "forward" | "backwardData" | "backwardFilter" | "backward" {
+  const dir = op.split(".").slice(1).join(".").toLowerCase();
+  if (/filter|weight|dw\b/.test(dir)) return "backwardFilter";
+  if (/data|input|dx\b/.test(dir)) return "backwardData";
+  if (/back|grad/.test(dir)) return "backward";
+  return "forward";
+}
+
+function product(d: number[]): number {
+  return d.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The numeric shape of a case for the peer, or null when the op has no peer mapping or
+ * the shape string cannot be understood unambiguously.
+ */
+export function peerShapeOf(c: { op: string; shape: string; name?: string }): PeerShape | null {
+  const family = c.op.split(".")[0].toLowerCase().replace(/[_-]/g, "");
+  const dir = direction(c.op);
+  const p = tokenize(c.shape);
+  switch (family) {
+    case "conv2d":
+    case "conv": {
+      const x = nchw(p, p.dims[0]), y = nchw(p, p.dims[1]);
+      if (!x || !y || dir === "backward") return null;
+      const ks = p.dims[2]?.length === 2 ? p.dims[2] : undefined;
+      const kh = param(p, ["k", "kernel", "kh"]) ?? ks?.[0];
+      const kw = param(p, ["k", "kernel", "kw"]) ?? ks?.[1];
+      const stride = param(p, ["s", "stride"], 1)!, pad = param(p, ["p", "pad"], 0)!;
+      const groups = param(p, ["g", "groups"], 1)!;
+      if (kh === undefined || kw === undefined || x[0] !== y[0]) return null;
+      const oh = Math.floor((x[2] + 2 * pad - kh) / stride) + 1;
+      const ow = Math.floor((x[3] + 2 * pad - kw) / stride) + 1;
+      if (oh !== y[2] || ow !== y[3]) return null;
+      return {
+        kind: "conv2d",
+        dir,
+        n: x[0],
+        c: x[1],
+        h: x[2],
+        w: x[3],
+        k: y[1],
+        oh,
+        ow,
+        kh,
+        kw,
+        stride,
+        pad,
+        groups,
+      };
+    }
+    case "maxpool":
+    case "pool": {
+      const x = nchw(p, p.dims[0]), y = nchw(p, p.dims[1]);
+      if (!x || !y || x[0] !== y[0] || x[1] !== y[1]) return null;
+      const win = p.dims[2]?.length === 2 && p.dims[2][0] === p.dims[2][1]
+        ? p.dims[2][0]
+        : undefined;
+      const size = param(p, ["k", "size", "window"]) ?? win ?? 3;
+      const stride = param(p, ["s", "stride"], 2)!;
+      if (param(p, ["p", "pad"], 0) !== 0) return null;
+      if (Math.floor((x[2] - size) / stride) + 1 !== y[2]) return null;
+      if (Math.floor((x[3] - size) / stride) + 1 !== y[3]) return null;
+      return {
+        kind: "maxpool",
+        dir: dir === "forward" ? "forward" : "backward",
+        n: x[0],
+        c: x[1],
+        h: x[2],
+        w: x[3],
+        oh: y[2],
+        ow: y[3],
+        size,
+        stride,
+      };
+    }
+    case "lrn": {
+      const x = nchw(p, p.dims[0]);
+      if (!x || param(p, ["size", "window"], 5) !== 5) return null;
+      const d = dir === "forward" ? "forward" : "backward";
+      return { kind: "lrn", dir: d, n: x[0], c: x[1], h: x[2], w: x[3] };
+    }
+    case "gemm":
+    case "linear":
+    case "fc": {
+      // Either "M=4 K=9216 N=2048" or batch style "N=4 9216 -> 2048".
+      const explicit = p.params.m !== undefined;
+      const m = explicit ? p.params.m : p.n;
+      const k = explicit ? p.params.k : p.dims[0]?.at(-1);
+      const n = explicit ? p.params.n : p.dims[1]?.at(-1);
+      if (m === undefined || k === undefined || n === undefined || dir === "backward") return null;
+      return { kind: "gemm", dir, m, k, n };
+    }
+    case "elementwise":
+    case "relu": {
+      if (!/relu.*back|back.*relu/i.test(c.op)) return null;
+      const d = p.dims[0];
+      return d ? { kind: "reluBackward", size: product(d) * (p.n ?? 1) } : null;
+    }
+    case "dropout": {
+      const d = p.dims[0];
+      const size = d ? product(d) * (p.n ?? 1) : undefined;
+      if (!size || (param(p, ["p", "rate"], 0.5) !== 0.5)) return null;
+      return { kind: "dropout", dir: dir === "forward" ? "forward" : "backward", size };
+    }
+    case "softmaxxent":
+    case "softmaxcrossentropy":
+    case "xent": {
+      const d = p.dims[0];
+      const n = p.n ?? (d?.length === 2 ? d[0] : undefined);
+      const classes = d?.length === 1 ? d[0] : d?.length === 2 ? d[1] : undefined;
+      if (n === undefined || classes === undefined) return null;
+      const fused = /\.(run|step|fused)$/i.test(c.op);
+      const sd = fused ? "fused" : dir === "forward" ? "forward" : "backward";
+      return { kind: "softmaxXent", dir: sd, n, classes };
+    }
+    case "sgd": {
+      // Only one tensor given as "[2048x9216]": a count like "16 tensors" is not a size.
+      const m = /^[^\d[]*\[(\d+(?:x\d+)*)\][^\d]*$/.exec(c.shape);
+      return m ? { kind: "sgd", size: product(m[1].split("x").map(Number)) } : null;
+    }
+  }
+  return null;
+}
+
+/** The stable key of a peer shape: op family, direction and every dimension. */
+export function peerKey(s: PeerShape): string {
+  const { kind, ...rest } = s;
+  const dims = Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(" ");
+  return `${kind} ${dims}`;
+}

@@ -201,8 +201,8 @@ export function peerShapeOf(c: { op: string; shape: string; name?: string }): Pe
       return { kind: "softmaxXent", dir: sd, n, classes };
     }
     case "sgd": {
-      // Only one tensor given as "[2048x9216]": a count like "16 tensors" is not a size.
-      const m = /^[^\d[]*\[(\d+(?:x\d+)*)\][^\d]*$/.exec(c.shape);
+      // Only one named tensor, "fc6.weight [2048x9216]": "16 tensors" is not a size.
+      const m = /^\S*\s*\[(\d+(?:x\d+)*)\]\s*$/.exec(c.shape);
       return m ? { kind: "sgd", size: product(m[1].split("x").map(Number)) } : null;
     }
   }

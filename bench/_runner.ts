@@ -47,8 +47,8 @@ function message(e: unknown): string {
 
 /**
  * Imports every `*.ts` in `dir` (except `_`-prefixed files) in name order. A module
- * exporting `casesFor(batch)` (or `makeCases(batch)`) gets the batch; otherwise its
- * `cases` array is used as is.
+ * exporting a factory — `casesFor(batch)`, or one function named `<something>Cases`
+ * such as `lrnCases(batch)` — gets the batch; otherwise its `cases` array is used as is.
  */
 export async function loadCases(
   dir: URL,
@@ -64,7 +64,10 @@ export async function loadCases(
     const module = `bench/cases/${name}`;
     try {
       const mod = await import(new URL(name, dir).href);
-      const factory = mod.casesFor ?? mod.makeCases;
+      const factories = Object.keys(mod).filter((k) =>
+        /^(casesFor|[a-zA-Z0-9]+Cases)$/.test(k) && typeof mod[k] === "function"
+      );
+      const factory = mod.casesFor ?? (factories.length === 1 ? mod[factories[0]] : undefined);
       const list: unknown = typeof factory === "function" ? await factory(batch) : mod.cases;
       if (!Array.isArray(list)) throw new Error("exports neither `cases` nor `casesFor(batch)`");
       for (const c of list as KernelBenchCase[]) cases.push({ case: c, module });

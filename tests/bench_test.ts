@@ -137,6 +137,7 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
     m: 4,
     k: 9216,
     n: 2048,
+    bias: false,
   });
   assert.deepEqual(peerShapeOf({ op: "linear.backwardData", shape: "N=4 9216 -> 2048" }), {
     kind: "gemm",
@@ -144,6 +145,7 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
     m: 4,
     k: 9216,
     n: 2048,
+    bias: true,
   });
   assert.deepEqual(peerShapeOf({ op: "sgd.step", shape: "fc6.weight [2048x9216]" }), {
     kind: "sgd",

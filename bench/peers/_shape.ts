@@ -36,13 +36,17 @@ export type PeerShape =
     stride: number;
   }
   | { kind: "lrn"; dir: "forward" | "backward"; n: number; c: number; h: number; w: number }
-  /** y[M,N] = x[M,K] · W[N,K]ᵀ (a linear layer); backward data dX = dY·W, weights dW = dYᵀ·x. */
+  /**
+   * y[M,N] = x[M,K] · W[N,K]ᵀ; backward data dX = dY·W, weights dW = dYᵀ·x. `bias` (ops of
+   * a linear layer): forward adds a bias and ReLU, backward weights also sums db.
+   */
   | {
     kind: "gemm";
     dir: "forward" | "backwardData" | "backwardFilter";
     m: number;
     k: number;
     n: number;
+    bias: boolean;
   }
   | { kind: "reluBackward"; size: number }
   | { kind: "dropout"; dir: "forward" | "backward"; size: number }
@@ -175,7 +179,7 @@ export function peerShapeOf(c: { op: string; shape: string; name?: string }): Pe
       const k = explicit ? p.params.k : p.dims[0]?.at(-1);
       const n = explicit ? p.params.n : p.dims[1]?.at(-1);
       if (m === undefined || k === undefined || n === undefined || dir === "backward") return null;
-      return { kind: "gemm", dir, m, k, n };
+      return { kind: "gemm", dir, m, k, n, bias: family !== "gemm" };
     }
     case "elementwise":
     case "relu": {

@@ -101,7 +101,7 @@ export async function openTfjsPeer(): Promise<Peer> {
       "LRN: depthRadius 2, bias 2, alpha 1e-4 (TF.js does not divide alpha by n), beta 0.75",
       "conv2d backward: Conv2DBackpropInput / Conv2DBackpropFilter kernels, default flags",
       "maxpool/LRN backward: MaxPoolGrad / LRNGrad kernels given the forward's output",
-      "fc layers: tf.matMul with the transposes of x·Wᵀ, dY·W, dYᵀ·x",
+      "fc layers: tf.matMul with the transposes of x·Wᵀ, dY·W, dYᵀ·x (linear forward: fused bias + relu)",
       "ReLU backward: dy * step(y) (TF.js's own Relu gradient)",
     ],
     prepare: (shape) => makeTask(tf, shape, sync),
@@ -242,7 +242,16 @@ function build(tf: TF, s: PeerShape): Build | string {
     }
     case "gemm": {
       const x = rnd([s.m, s.k]), w = rnd([s.n, s.k]).mul(0.01), dy = rnd([s.m, s.n]);
-      const inputs = [x, w, dy];
+      const bias = rnd([s.n]);
+      const inputs = [x, w, dy, bias];
+      if (s.dir === "forward" && s.bias) {
+        return {
+          note: "tf.fused.matMul x·Wᵀ + b, relu",
+          inputs,
+          run: () => tf.fused.matMul({ a: x, b: w, transposeB: true, bias, activation: "relu" }),
+          out: [s.m, s.n],
+        };
+      }
       if (s.dir === "forward") {
         return {
           note: "tf.matMul x·Wᵀ",
@@ -255,9 +264,9 @@ function build(tf: TF, s: PeerShape): Build | string {
         return { note: "tf.matMul dY·W", inputs, run: () => tf.matMul(dy, w), out: [s.m, s.k] };
       }
       return {
-        note: "tf.matMul dYᵀ·x",
+        note: s.bias ? "tf.matMul dYᵀ·x, db = sum(dY)" : "tf.matMul dYᵀ·x",
         inputs,
-        run: () => tf.matMul(dy, x, true, false),
+        run: () => s.bias ? [tf.matMul(dy, x, true, false), tf.sum(dy, 0)] : tf.matMul(dy, x, true),
         out: [s.n, s.k],
       };
     }

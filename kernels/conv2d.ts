@@ -1,0 +1,227 @@
+// 2-D convolution (cross-correlation, as PyTorch), grouped, on the GEMM core.
+//
+//   forward:          y[n, oc, oy, ox] = relu?( b[oc] + sum_{ci, ky, kx}
+//                       x[n, g*CG+ci, oy*sh-ph+ky, ox*sw-pw+kx] * w[oc, ci, ky, kx] ),  g = oc / OCG
+//   backward-data:    dX = sum over the taps that hit each input pixel of g * w   (gather, no atomics)
+//   backward-weights: dW[oc, ci, ky, kx] = sum_{n, oy, ox} g * x,  db[oc] = sum_{n, oy, ox} g
+//   with g = dY * (y > 0) when relu (the mask is read with dY inside the GEMM reads).
+//
+// Layouts: x NCHW [N, inC, H, W]; w [outC, inC/groups, kh, kw]; b [outC]; y [N, outC, OH, OW].
+// Each direction is one implicit-GEMM dispatch (see kernels/_conv2d_wgsl.ts), groups in the
+// dispatch's z. Gradients overwrite dX, dW, db. Tiles from column.profile (see _gemm_core.ts).
+
+import type { Column } from "./columns.ts";
+import type { Encoder } from "./encoder.ts";
+import type { Tensor } from "./tensor.ts";
+import { requireNonNegativeInt, requirePositiveInt } from "./_wgsl.ts";
+import {
+  DEFAULT_TILES,
+  fitTile,
+  gemmGrid,
+  type GemmPipeline,
+  type GemmTile,
+} from "./_gemm_core.ts";
+import {
+  conv2dBackwardDataWgsl,
+  conv2dBackwardWeightsWgsl,
+  conv2dForwardWgsl,
+  type ConvGeometry,
+} from "./_conv2d_wgsl.ts";
+
+export type { ConvGeometry } from "./_conv2d_wgsl.ts";
+
+/** Static parameters of a {@link Conv2d}. */
+export interface Conv2dParams {
+  /** Images per batch (N). */
+  batch: number;
+  /** Input channels (all groups). */
+  inChannels: number;
+  /** Input height. */
+  height: number;
+  /** Input width. */
+  width: number;
+  /** Output channels (all groups). */
+  outChannels: number;
+  /** Kernel size, square or [kh, kw]. */
+  kernel: number | [number, number];
+  /** Stride (default 1). */
+  stride?: number | [number, number];
+  /** Zero padding on each side (default 0). */
+  padding?: number | [number, number];
+  /** Channel groups; must divide inChannels and outChannels (default 1). */
+  groups?: number;
+  /** Fuse ReLU into the forward write and mask the backward reads with y > 0. */
+  relu?: boolean;
+  /** Tile shape for all three directions; default from column.profile. */
+  tile?: Partial<GemmTile>;
+}
+
+const pair = (v: number | [number, number]): [number, number] => typeof v === "number" ? [v, v] : v;
+
+/** Validates `p` and derives the output size; errors name "conv2d" and the parameter. */
+export function convGeometry(p: Conv2dParams): ConvGeometry {
+  const k = "conv2d";
+  const batch = requirePositiveInt(k, "batch", p.batch);
+  const inChannels = requirePositiveInt(k, "inChannels", p.inChannels);
+  const height = requirePositiveInt(k, "height", p.height);
+  const width = requirePositiveInt(k, "width", p.width);
+  const outChannels = requirePositiveInt(k, "outChannels", p.outChannels);
+  const [kh, kw] = pair(p.kernel).map((v, i) => requirePositiveInt(k, `kernel[${i}]`, v));
+  const [sh, sw] = pair(p.stride ?? 1).map((v, i) => requirePositiveInt(k, `stride[${i}]`, v));
+  const [ph, pw] = pair(p.padding ?? 0).map((v, i) => requireNonNegativeInt(k, `padding[${i}]`, v));
+  const groups = requirePositiveInt(k, "groups", p.groups ?? 1);
+  if (inChannels % groups || outChannels % groups) {
+    throw new RangeError(
+      `${k}: groups (${groups}) must divide inChannels (${inChannels}) and outChannels ` +
+        `(${outChannels})`,
+    );
+  }
+  if (kh > height + 2 * ph || kw > width + 2 * pw) {
+    throw new RangeError(
+      `${k}: kernel [${kh}, ${kw}] is larger than the padded input ` +
+        `[${height + 2 * ph}, ${width + 2 * pw}]`,
+    );
+  }
+  return {
+    batch,
+    inChannels,
+    height,
+    width,
+    outChannels,
+    kh,
+    kw,
+    sh,
+    sw,
+    ph,
+    pw,
+    groups,
+    outHeight: Math.floor((height + 2 * ph - kh) / sh) + 1,
+    outWidth: Math.floor((width + 2 * pw - kw) / sw) + 1,
+    relu: !!p.relu,
+  };
+}
+
+/**
+ * A grouped 2-D convolution with fused bias/ReLU and implicit-GEMM backward passes.
+ *
+ * @example
+ * ```ts ignore
+ * const conv = await Conv2d.create(column, {
+ *   batch: 4, inChannels: 48, height: 27, width: 27, outChannels: 128,
+ *   kernel: 5, padding: 2, relu: true,
+ * });
+ * const enc = new Encoder(column);
+ * conv.forward(enc, { x, w, b, y });
+ * conv.backward(enc, { x, w, y, dY, dX, dW, db });
+ * enc.submit();
+ * ```
+ */
+export class Conv2d {
+  /** The resolved geometry. */
+  readonly params: Readonly<ConvGeometry>;
+  /** Output height. */
+  readonly outHeight: number;
+  /** Output width. */
+  readonly outWidth: number;
+  #forward: GemmPipeline;
+  #data: GemmPipeline;
+  #weights: GemmPipeline;
+
+  private constructor(g: ConvGeometry, f: GemmPipeline, d: GemmPipeline, w: GemmPipeline) {
+    this.params = Object.freeze({ ...g });
+    this.outHeight = g.outHeight;
+    this.outWidth = g.outWidth;
+    this.#forward = f;
+    this.#data = d;
+    this.#weights = w;
+  }
+
+  /** Validates `params` and compiles (or fetches from the column's cache) the pipelines. */
+  static async create(column: Column, params: Conv2dParams): Promise<Conv2d> {
+    const g = convGeometry(params);
+    const tile = { ...DEFAULT_TILES[column.profile], ...params.tile };
+    const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
+    const dims = {
+      forward: [g.batch * g.outHeight * g.outWidth, OCG],
+      data: [g.batch * g.height * g.width, CG],
+      weights: [CG * g.kh * g.kw + 1, OCG],
+    } as const;
+    const tiles = {
+      forward: fitTile("conv2d", tile, dims.forward[1], dims.forward[0]),
+      data: fitTile("conv2d", tile, dims.data[1], dims.data[0]),
+      weights: fitTile("conv2d", tile, dims.weights[1], dims.weights[0]),
+    };
+    const [f, d, w] = await Promise.all([
+      column.pipeline("conv2d.forward", conv2dForwardWgsl(g, tiles.forward)),
+      column.pipeline("conv2d.backwardData", conv2dBackwardDataWgsl(g, tiles.data)),
+      column.pipeline("conv2d.backwardWeights", conv2dBackwardWeightsWgsl(g, tiles.weights)),
+    ]);
+    const grid = (which: keyof typeof dims) =>
+      gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]);
+    return new Conv2d(
+      g,
+      { pipeline: f, grid: grid("forward") },
+      { pipeline: d, grid: grid("data") },
+      { pipeline: w, grid: grid("weights") },
+    );
+  }
+
+  #shapes() {
+    const g = this.params;
+    return {
+      x: [g.batch, g.inChannels, g.height, g.width],
+      w: [g.outChannels, g.inChannels / g.groups, g.kh, g.kw],
+      b: [g.outChannels],
+      y: [g.batch, g.outChannels, g.outHeight, g.outWidth],
+    };
+  }
+
+  #mask(kernel: string, y: Tensor | undefined): Tensor[] {
+    if (!this.params.relu) return [];
+    if (!y) throw new RangeError(`${kernel}: y (the forward output) is required when relu is set`);
+    return [y.expectShape(kernel, "y", this.#shapes().y)];
+  }
+
+  /** y = relu?(conv(x, w) + b). Overwrites y. */
+  forward(enc: Encoder, t: { x: Tensor; w: Tensor; b: Tensor; y: Tensor }): void {
+    const s = this.#shapes(), k = "conv2d.forward";
+    t.x.expectShape(k, "x", s.x);
+    t.w.expectShape(k, "w", s.w);
+    t.b.expectShape(k, "b", s.b);
+    t.y.expectShape(k, "y", s.y);
+    enc.dispatch(this.#forward.pipeline, [t.x, t.w, t.b, t.y], this.#forward.grid);
+  }
+
+  /** dX from dY (masked by y > 0 when relu). Overwrites dX. */
+  backwardData(enc: Encoder, t: { w: Tensor; y?: Tensor; dY: Tensor; dX: Tensor }): void {
+    const s = this.#shapes(), k = "conv2d.backwardData";
+    t.w.expectShape(k, "w", s.w);
+    t.dY.expectShape(k, "dY", s.y);
+    t.dX.expectShape(k, "dX", s.x);
+    const mask = this.#mask(k, t.y);
+    enc.dispatch(this.#data.pipeline, [t.w, t.dY, t.dX, ...mask], this.#data.grid);
+  }
+
+  /** dW and db from x and dY (masked by y > 0 when relu). Overwrites dW and db. */
+  backwardWeights(
+    enc: Encoder,
+    t: { x: Tensor; y?: Tensor; dY: Tensor; dW: Tensor; db: Tensor },
+  ): void {
+    const s = this.#shapes(), k = "conv2d.backwardWeights";
+    t.x.expectShape(k, "x", s.x);
+    t.dY.expectShape(k, "dY", s.y);
+    t.dW.expectShape(k, "dW", s.w);
+    t.db.expectShape(k, "db", s.b);
+    const mask = this.#mask(k, t.y);
+    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db, ...mask], this.#weights.grid);
+  }
+
+  /** Both backward directions; dX is skipped when absent (first layer). Overwrites. */
+  backward(
+    enc: Encoder,
+    t: { x: Tensor; w: Tensor; y?: Tensor; dY: Tensor; dX?: Tensor; dW: Tensor; db: Tensor },
+  ): void {
+    if (t.dX) this.backwardData(enc, { w: t.w, y: t.y, dY: t.dY, dX: t.dX });
+    this.backwardWeights(enc, t);
+  }
+}

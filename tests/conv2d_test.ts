@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
+import { DEFAULT_TILES, type GemmTile } from "../kernels/gemm.ts";
+import { Encoder } from "../kernels/encoder.ts";
+import { Tensor } from "../kernels/tensor.ts";
+import { assertClose } from "./_assert.ts";
+import { gpu, GPU_TEST } from "./_gpu.ts";
+import { uniform } from "./_rand.ts";
+import {
+  conv2dBackwardDataRef,
+  conv2dBackwardWeightsRef,
+  conv2dForwardRef,
+  convOut,
+  type ConvShape,
+  convShape,
+  maskGrad,
+} from "./reference/conv2d.ts";
+
+Deno.test("reference conv2d matches a hand-computed 1-channel example", () => {
+  const x = [1, 2, 3, 4, 5, 6, 7, 8, 9], w = [1, 2, 3, 4]; // 3x3 input, 2x2 kernel
+  const s = convShape({ batch: 1, inChannels: 1, height: 3, width: 3, outChannels: 1, kh: 2 });
+  assert.deepEqual([...conv2dForwardRef(s, x, w, [0])], [37, 47, 67, 77]);
+  assert.deepEqual([...conv2dForwardRef(s, x, w, [-50], true)], [0, 0, 17, 27]);
+  const padded = { ...s, sh: 2, sw: 2, ph: 1, pw: 1 };
+  assert.deepEqual(convOut(padded), [2, 2]);
+  assert.deepEqual([...conv2dForwardRef(padded, x, w, null)], [4, 18, 36, 77]);
+  const ones = [1, 1, 1, 1];
+  assert.deepEqual([...conv2dBackwardDataRef(s, w, ones)], [1, 3, 2, 4, 10, 6, 3, 7, 4]);
+  const { dW, db } = conv2dBackwardWeightsRef(s, x, ones);
+  assert.deepEqual([...dW], [12, 16, 24, 28]);
+  assert.deepEqual([...db], [4]);
+});
+
+Deno.test("reference conv2d backward matches finite differences (groups, stride, padding)", () => {
+  const s: ConvShape = {
+    batch: 2,
+    inChannels: 4,
+    height: 5,
+    width: 6,
+    outChannels: 6,
+    kh: 3,
+    kw: 2,
+    sh: 2,
+    sw: 1,
+    ph: 1,
+    pw: 1,
+    groups: 2,
+  };
+  const [OH, OW] = convOut(s);
+  const x = Float64Array.from(uniform(2 * 4 * 5 * 6, 1));
+  const w = Float64Array.from(uniform(6 * 2 * 3 * 2, 2));
+  const b = Float64Array.from(uniform(6, 3));
+  const dY = Float64Array.from(uniform(2 * 6 * OH * OW, 4));
+  const loss = () => conv2dForwardRef(s, x, w, b, true).reduce((a, v, i) => a + v * dY[i], 0);
+  const g = maskGrad(dY, conv2dForwardRef(s, x, w, b, true));
+  const dX = conv2dBackwardDataRef(s, w, g);
+  const { dW, db } = conv2dBackwardWeightsRef(s, x, g);
+  const h = 1e-6;
+  const check = (arr: Float64Array, grad: Float64Array, what: string) => {
+    for (let i = 0; i < arr.length; i++) {
+      const o = arr[i];
+      arr[i] = o + h;
+      const up = loss();
+      arr[i] = o - h;
+      const down = loss();
+      arr[i] = o;
+      assert.ok(Math.abs((up - down) / (2 * h) - grad[i]) < 1e-6, `${what}[${i}]`);
+    }
+  };
+  check(x, dX, "dX");
+  check(w, dW, "dW");
+  check(b, db, "db");
+});
+
+type Case = Omit<Conv2dParams, "tile">;
+
+/** Runs forward + backward on the GPU and compares every output with the reference. */
+async function checkConv(p: Case, tile: Partial<GemmTile> | undefined, seed: number) {
+  const col = await gpu();
+  const conv = await Conv2d.create(col, { ...p, tile });
+  const g = conv.params;
+  const s: ConvShape = { ...g };
+  const what = `conv2d ${JSON.stringify(p)}`;
+  const xs = uniform(g.batch * g.inChannels * g.height * g.width, seed);
+  const ws = uniform(g.outChannels * (g.inChannels / g.groups) * g.kh * g.kw, seed + 1);
+  const bs = uniform(g.outChannels, seed + 2);
+  const yShape = [g.batch, g.outChannels, conv.outHeight, conv.outWidth];
+  const gs = uniform(yShape.reduce((a, b) => a * b), seed + 3);
+  using x = Tensor.from(col, xs, [g.batch, g.inChannels, g.height, g.width], "x");
+  using w = Tensor.from(col, ws, [g.outChannels, g.inChannels / g.groups, g.kh, g.kw], "w");
+  using b = Tensor.from(col, bs, [g.outChannels], "b");
+  using y = Tensor.empty(col, yShape, "y");
+  using dY = Tensor.from(col, gs, yShape, "dY");
+  // Garbage in the gradients proves they are overwritten.
+  using dX = Tensor.from(col, uniform(x.size, 99), x.shape, "dX");
+  using dW = Tensor.from(col, uniform(w.size, 98), w.shape, "dW");
+  using db = Tensor.from(col, uniform(b.size, 97), b.shape, "db");
+  const enc = new Encoder(col, "conv2d test");
+  conv.forward(enc, { x, w, b, y });
+  conv.backward(enc, { x, w, y, dY, dX, dW, db });
+  enc.submit();
+  const yGpu = await y.read();
+  assertClose(yGpu, conv2dForwardRef(s, xs, ws, bs, g.relu), { shape: yShape, what: `${what} y` });
+  // Mask with the GPU's y so a value at exactly 0 cannot flip the reference.
+  const gm = maskGrad(gs, g.relu ? yGpu : null);
+  assertClose(await dX.read(), conv2dBackwardDataRef(s, ws, gm), {
+    shape: x.shape,
+    rel: 1e-3,
+    what: `${what} dX`,
+  });
+  const ref = conv2dBackwardWeightsRef(s, xs, gm);
+  assertClose(await dW.read(), ref.dW, { shape: w.shape, rel: 1e-3, what: `${what} dW` });
+  assertClose(await db.read(), ref.db, { shape: b.shape, rel: 1e-3, what: `${what} db` });
+}
+
+const EDGE_CASES: Case[] = [
+  // kernel 3, padding 1, channels not divisible by 4, odd non-square image
+  {
+    batch: 2,
+    inChannels: 3,
+    height: 9,
+    width: 11,
+    outChannels: 5,
+    kernel: 3,
+    padding: 1,
+    relu: true,
+  },
+  // kernel 5, stride 2, padding 2, groups 2, batch 1
+  {
+    batch: 1,
+    inChannels: 4,
+    height: 10,
+    width: 10,
+    outChannels: 6,
+    kernel: 5,
+    stride: 2,
+    padding: 2,
+    groups: 2,
+  },
+  // kernel 1 (pointwise), groups 2
+  {
+    batch: 2,
+    inChannels: 6,
+    height: 5,
+    width: 7,
+    outChannels: 4,
+    kernel: 1,
+    groups: 2,
+    relu: true,
+  },
+  // conv1-like: kernel 11, stride 4, padding 2
+  {
+    batch: 1,
+    inChannels: 3,
+    height: 23,
+    width: 23,
+    outChannels: 8,
+    kernel: 11,
+    stride: 4,
+    padding: 2,
+    relu: true,
+  },
+  // non-square kernel, stride and padding; one output channel
+  {
+    batch: 3,
+    inChannels: 2,
+    height: 7,
+    width: 9,
+    outChannels: 1,
+    kernel: [3, 2],
+    stride: [2, 1],
+    padding: [0, 1],
+  },
+  // M = N = 1 (one output pixel, one channel), stride 4 padding 0
+  { batch: 1, inChannels: 1, height: 5, width: 5, outChannels: 1, kernel: 5, stride: 4 },
+  // more output channels than one tile of lanes, groups 2, padding 2 > needed
+  {
+    batch: 1,
+    inChannels: 2,
+    height: 4,
+    width: 3,
+    outChannels: 70,
+    kernel: 3,
+    padding: 2,
+    groups: 2,
+    relu: true,
+  },
+];
+
+const TILES: [string, Partial<GemmTile>, number][] = [
+  ["software", DEFAULT_TILES.software, EDGE_CASES.length],
+  ["gpu-style shared-memory 8x8 tk8", { wgN: 8, wgM: 8, tm: 2, tn: 2, tk: 8 }, 3],
+];
+
+for (const [name, tile, count] of TILES) {
+  Deno.test(
+    `conv2d forward/backward match the CPU on edge shapes, ${name} tile`,
+    GPU_TEST,
+    async () => {
+      for (const [i, p] of EDGE_CASES.slice(0, count).entries()) await checkConv(p, tile, 10 * i);
+    },
+  );
+}
+
+Deno.test(
+  "conv2d matches the CPU at the paper's conv2 and conv3 shapes (batch 1)",
+  GPU_TEST,
+  async () => {
+    await checkConv(
+      {
+        batch: 1,
+        inChannels: 48,
+        height: 27,
+        width: 27,
+        outChannels: 128,
+        kernel: 5,
+        padding: 2,
+        relu: true,
+      },
+      undefined,
+      1,
+    );
+    await checkConv(
+      {
+        batch: 1,
+        inChannels: 256,
+        height: 13,
+        width: 13,
+        outChannels: 192,
+        kernel: 3,
+        padding: 1,
+        relu: true,
+      },
+      undefined,
+      2,
+    );
+  },
+);
+
+Deno.test(
+  "conv2d forward matches the CPU at the paper's conv1 shape (batch 1)",
+  GPU_TEST,
+  async () => {
+    const col = await gpu();
+    const p = {
+      batch: 1,
+      inChannels: 3,
+      height: 224,
+      width: 224,
+      outChannels: 48,
+      kernel: 11,
+      stride: 4,
+      padding: 2,
+      relu: true,
+    };
+    const conv = await Conv2d.create(col, p);
+    assert.deepEqual([conv.outHeight, conv.outWidth], [55, 55]);
+    const xs = uniform(3 * 224 * 224, 5), ws = uniform(48 * 3 * 121, 6), bs = uniform(48, 7);
+    using x = Tensor.from(col, xs, [1, 3, 224, 224], "x");
+    using w = Tensor.from(col, ws, [48, 3, 11, 11], "w");
+    using b = Tensor.from(col, bs, [48], "b");
+    using y = Tensor.empty(col, [1, 48, 55, 55], "y");
+    const enc = new Encoder(col);
+    conv.forward(enc, { x, w, b, y });
+    enc.submit();
+    const ref = conv2dForwardRef({ ...conv.params }, xs, ws, bs, true);
+    assertClose(await y.read(), ref, { shape: y.shape, what: "conv1 y" });
+  },
+);
+
+Deno.test("conv2d rejects bad parameters and tensors, naming them", GPU_TEST, async () => {
+  const col = await gpu();
+  const ok: Conv2dParams = {
+    batch: 1,
+    inChannels: 4,
+    height: 8,
+    width: 8,
+    outChannels: 6,
+    kernel: 3,
+  };
+  const bad: [Partial<Conv2dParams>, RegExp][] = [
+    [{ batch: 0 }, /conv2d: batch must be a positive integer/],
+    [{ inChannels: -1 }, /conv2d: inChannels must be/],
+    [{ height: 0 }, /conv2d: height must be/],
+    [{ width: 2.5 }, /conv2d: width must be/],
+    [{ outChannels: 0 }, /conv2d: outChannels must be/],
+    [{ kernel: [3, 0] }, /conv2d: kernel\[1\] must be/],
+    [{ stride: 0 }, /conv2d: stride\[0\] must be/],
+    [{ padding: -1 }, /conv2d: padding\[0\] must be a non-negative/],
+    [{ groups: 4 }, /conv2d: groups \(4\) must divide inChannels \(4\) and outChannels \(6\)/],
+    [{ groups: 0 }, /conv2d: groups must be/],
+    [
+      { kernel: 11, padding: 1 },
+      /conv2d: kernel \[11, 11\] is larger than the padded input \[10, 10\]/,
+    ],
+  ];
+  for (const [change, re] of bad) {
+    await assert.rejects(() => Conv2d.create(col, { ...ok, ...change }), re);
+  }
+  const conv = await Conv2d.create(col, { ...ok, relu: true });
+  using x = Tensor.empty(col, [1, 4, 8, 8], "x");
+  using wBad = Tensor.empty(col, [6, 2, 3, 3], "wBad");
+  using b = Tensor.empty(col, [6], "b");
+  using y = Tensor.empty(col, [1, 6, 6, 6], "y");
+  using dW = Tensor.empty(col, [6, 4, 3, 3], "dW");
+  assert.throws(
+    () => conv.forward(new Encoder(col), { x, w: wBad, b, y }),
+    /conv2d.forward: w \(wBad\) must have shape \[6,4,3,3\]/,
+  );
+  assert.throws(
+    () => conv.backwardWeights(new Encoder(col), { x, dY: y, dW, db: b }),
+    /conv2d.backwardWeights: y \(the forward output\) is required/,
+  );
+});

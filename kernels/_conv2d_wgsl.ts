@@ -16,20 +16,35 @@ import { gemmCoreWgsl, type GemmOperand, type GemmTile } from "./_gemm_core.ts";
 
 /** Fully resolved conv2d geometry. */
 export interface ConvGeometry {
+  /** Images per batch (N). */
   batch: number;
+  /** Input channels, all groups. */
   inChannels: number;
+  /** Input height. */
   height: number;
+  /** Input width. */
   width: number;
+  /** Output channels, all groups. */
   outChannels: number;
+  /** Kernel height. */
   kh: number;
+  /** Kernel width. */
   kw: number;
+  /** Vertical stride. */
   sh: number;
+  /** Horizontal stride. */
   sw: number;
+  /** Zero padding top and bottom. */
   ph: number;
+  /** Zero padding left and right. */
   pw: number;
+  /** Channel groups. */
   groups: number;
+  /** Output height. */
   outHeight: number;
+  /** Output width. */
   outWidth: number;
+  /** Fused ReLU (forward) / y > 0 gradient mask (backward). */
   relu: boolean;
 }
 

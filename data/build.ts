@@ -56,11 +56,13 @@ export interface BuildSpec {
 
 /** The outcome of a build. */
 export interface BuildReport {
+  /** The dataset folder. */
   dir: string;
   /** Images written per split. */
   counts: { train: number; val: number };
   /** Inputs skipped (corrupt, truncated, non-image, over the pixel limit, ...). */
   skipped: SkippedInput[];
+  /** Empty classes, unlabelled or missing files, ... */
   warnings: string[];
   /** Shards reused from an earlier, interrupted run. */
   resumedShards: number;
@@ -68,6 +70,7 @@ export interface BuildReport {
   writtenShards: number;
   /** Images loaded per second by this run (decode + resize + stats). */
   imagesPerSecond: number;
+  /** Wall time of this run. */
   seconds: number;
 }
 

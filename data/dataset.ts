@@ -24,12 +24,17 @@ export interface Split {
 
 /** A prepared dataset. */
 export interface Dataset {
+  /** Dataset name (e.g. "synthetic", "fashion-mnist", the prepared folder's name). */
   name: string;
+  /** Class names; label i is classes[i]. */
   classes: string[];
   /** Stored image side S (images are S x S x 3 uint8, HWC). */
   imageSize: number;
+  /** Always 3 (RGB). */
   channels: 3;
+  /** The training split. */
   train: Split;
+  /** The validation split (the test set for Fashion-MNIST). */
   val: Split;
   /** Mean training image [3, S, S] CHW on the 0..255 scale. */
   mean: Float32Array;

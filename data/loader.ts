@@ -20,6 +20,7 @@ import { PARAMS_PER_CROP, pcaLighting } from "../kernels/augment.ts";
 export interface BatchAugment {
   /** Crop offsets, [B], in 0..S-cropSize. */
   oy: Int32Array;
+  /** Horizontal crop offsets, [B]. */
   ox: Int32Array;
   /** 1 = mirror horizontally, [B]. */
   flip: Uint8Array;
@@ -99,6 +100,7 @@ export class Loader implements AsyncIterable<Batch> {
   #nextId = 0;
   #closed = false;
 
+  /** Starts the reader workers; validates the options (errors name the option). */
   constructor(dataset: Dataset, split: "train" | "val", options: LoaderOptions) {
     const bad = (p: string, v: unknown) => new RangeError(`Loader: ${p} must be ${v}`);
     if (!Number.isInteger(options.batch) || options.batch < 1) {

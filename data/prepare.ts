@@ -25,6 +25,7 @@ export interface PrepareOptions {
   labels?: string;
   /** Validation source folder (class folders, or flat with `valLabels`). */
   valSrc?: string;
+  /** Labels file making `valSrc` a flat folder. */
   valLabels?: string;
   /** Fraction of each training class held out as val when there is no `valSrc`. */
   valFraction?: number;

@@ -71,6 +71,7 @@ export function epochPermutation(count: number, seed: number, epoch: number): In
 export interface AugmentDraw {
   /** Crop offsets in [0, srcSize - cropSize]. */
   oy: number;
+  /** Horizontal crop offset. */
   ox: number;
   /** 1 to mirror horizontally. */
   flip: number;

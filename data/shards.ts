@@ -73,8 +73,11 @@ export interface ShardMeta {
 
 /** An input that could not be used, and why. */
 export interface SkippedInput {
+  /** The split the input was meant for. */
   split: "train" | "val";
+  /** The input's name (path relative to the source, or a generated id). */
   input: string;
+  /** The decoder's message (first line). */
   reason: string;
 }
 

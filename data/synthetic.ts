@@ -207,6 +207,7 @@ export interface SyntheticSpec {
   seed?: number;
   /** Rendering jobs in flight (default 4). */
   concurrency?: number;
+  /** "auto" (bar on a TTY, lines otherwise, default) or "quiet". */
   progress?: "auto" | "quiet";
 }
 

@@ -8,14 +8,17 @@
 //             windows receives the sum of their gradients.              (overwrites dX)
 //
 // Layouts: x, dX [N, C, H, W]; y, dY [N, C, OH, OW].
-// Tiling: forward runs one invocation per output element (the window loop is unrolled
-// for static shapes, with no bounds checks when pad = 0). Backward GATHERS, so it needs
-// no atomics: one invocation per input element visits the <= ceil(size/stride)^2 windows
-// that contain it and adds dY of each window whose forward output y equals x here and
-// that has no earlier element >= y (the first-maximum rule). The rare equal case scans
-// the earlier window elements; the common case costs one read of y per window. Because
-// y is recomputed from nothing, forward and backward need no argmax buffer; y must be the
-// forward's own output (bit-exact copies of x, so the equality test is exact).
+// Tiling (register blocking; no workgroup memory, no barriers, no atomics): an invocation
+// loads the input region under a block of windows into registers once (unrolled for the
+// static shape), so overlapping windows share loads instead of re-reading x.
+// - forward: a block of forwardBlock = [rows, cols] outputs.
+// - backward GATHERS: an invocation owns backwardBlock = [rows, cols] tiles of
+//   stride x stride inputs, finds the first-maximum position of every window that touches
+//   them (from x, with branch-free selects), and sums into each input the dY of the windows
+//   whose choice it is. It reads x, dY and writes dX; y is not needed.
+// Out-of-range loads are clamped into the input. In the forward that is exact even with
+// padding: a window's clamped positions repeat real elements of the same window. The
+// backward masks padded positions so they can never be a window's choice.
 // NaN inputs are not propagated (PyTorch propagates them).
 
 import type { Column } from "./columns.ts";
@@ -48,6 +51,16 @@ export interface MaxPoolParams {
   padding?: number;
   /** Threads per workgroup (default 64 on the software profile, 256 on GPUs). */
   workgroupSize?: number;
+  /**
+   * [rows, cols] of outputs per forward invocation (default [2, 2] on the software
+   * profile, where sharing loads pays; [1, 2] on GPUs, where parallelism does).
+   */
+  forwardBlock?: readonly [number, number];
+  /**
+   * [rows, cols] of stride x stride input tiles per backward invocation (default [2, 2]
+   * on the software profile, [1, 1] on GPUs).
+   */
+  backwardBlock?: readonly [number, number];
 }
 
 /** Fully validated shape of a max-pool op, as the WGSL builders take it. */
@@ -111,137 +124,187 @@ export function maxPoolShape(params: MaxPoolParams): MaxPoolShape {
   };
 }
 
-function shapeConstants(s: MaxPoolShape, workgroupSize: number, count: number): string {
+/** Register blocks: outputs per forward invocation, stride x stride tiles per backward one. */
+export interface MaxPoolBlocks {
+  /** [rows, cols] of outputs per forward invocation. */
+  forwardBlock: readonly [number, number];
+  /** [rows, cols] of stride x stride input tiles per backward invocation. */
+  backwardBlock: readonly [number, number];
+}
+
+// Invocations of each pass: (n, c) planes times blocks per plane.
+function forwardCount(s: MaxPoolShape, [bh, bw]: readonly [number, number]): number {
+  return s.batch * s.channels * ceilDiv(s.outHeight, bh) * ceilDiv(s.outWidth, bw);
+}
+function backwardCount(s: MaxPoolShape, [bh, bw]: readonly [number, number]): number {
+  return s.batch * s.channels * ceilDiv(s.height, bh * s.stride) * ceilDiv(s.width, bw * s.stride);
+}
+
+function preamble(s: MaxPoolShape, wg: number, count: number, extra: Record<string, number>) {
   return [
     constants({
-      WG: workgroupSize,
+      WG: wg,
       COUNT: count,
-      NUM_WG_X: foldWorkgroups(ceilDiv(count, workgroupSize))[0],
+      NUM_WG_X: foldWorkgroups(ceilDiv(count, wg))[0],
       H: s.height,
       W: s.width,
       OH: s.outHeight,
       OW: s.outWidth,
-      K: s.size,
-      S: s.stride,
+      ...extra,
     }),
     constants({ PAD: s.padding, IH: s.height, IW: s.width }, "i32"),
-  ].join("\n");
+    `@compute @workgroup_size(WG)`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+    `  let i = (wid.y * NUM_WG_X + wid.x) * WG + lid;`,
+    `  if (i >= COUNT) { return; }`,
+    `  let bw = i % NBW;`,
+    `  let bh = (i / NBW) % NBH;`,
+    `  let nc = i / (NBW * NBH);`,
+    `  let base = nc * H * W;`,
+  ];
 }
 
-const HEADER = [
-  `@compute @workgroup_size(WG)`,
-  `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-  `  let i = (wid.y * NUM_WG_X + wid.x) * WG + lid;`,
-  `  if (i >= COUNT) { return; }`,
-];
-
-/** WGSL of the forward pass: one invocation per output element (pure; exported for tests). */
-export function maxpoolForwardWgsl(s: MaxPoolShape, workgroupSize = 64): string {
-  const count = s.batch * s.channels * s.outHeight * s.outWidth;
-  const window: string[] = [];
-  if (s.padding === 0) {
-    // Windows lie inside the input: a straight unrolled max, first load seeds it.
-    window.push(`  let base = nc * H * W + (oh * S) * W + ow * S;`);
-    for (let kh = 0; kh < s.size; kh++) {
-      for (let kw = 0; kw < s.size; kw++) {
-        const at = `x[base + ${kh * s.width + kw}u]`;
-        window.push(kh + kw === 0 ? `  var best = ${at};` : `  best = max(best, ${at});`);
-      }
-    }
-  } else {
-    // Clip the window to the input; padding <= size / 2 keeps it non-empty.
-    window.push(
-      `  let h0 = i32(oh * S) - PAD;`,
-      `  let w0 = i32(ow * S) - PAD;`,
-      `  let khLo = max(0, -h0); let khHi = min(i32(K), IH - h0);`,
-      `  let kwLo = max(0, -w0); let kwHi = min(i32(K), IW - w0);`,
-      `  let base = nc * H * W;`,
-      `  var best = x[base + u32(h0 + khLo) * W + u32(w0 + kwLo)];`,
-      `  for (var kh = khLo; kh < khHi; kh++) {`,
-      `    let row = base + u32(h0 + kh) * W;`,
-      `    for (var kw = kwLo; kw < kwHi; kw++) { best = max(best, x[row + u32(w0 + kw)]); }`,
-      `  }`,
-    );
+// `let v{i}_{j} = x[...]` for a rows x cols region at (r0, c0) (WGSL i32 expressions),
+// coordinates clamped into the input so every load is in bounds.
+function loadRegion(rows: number, cols: number): string[] {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    out.push(`  let row${r} = base + u32(clamp(r0 + ${r}, 0, IH - 1)) * W;`);
   }
-  return [
-    shapeConstants(s, workgroupSize, count),
-    storage(0, "x", "array<f32>", "read"),
-    storage(1, "y", "array<f32>", "read_write"),
-    ...HEADER,
-    `  let ow = i % OW;`,
-    `  let oh = (i / OW) % OH;`,
-    `  let nc = i / (OW * OH);`,
-    ...window,
-    `  y[i] = best;`,
-    `}`,
-  ].join("\n");
+  for (let c = 0; c < cols; c++) out.push(`  let col${c} = u32(clamp(c0 + ${c}, 0, IW - 1));`);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out.push(`  let v${r}_${c} = x[row${r} + col${c}];`);
+  }
+  return out;
 }
 
-/** WGSL of the backward pass: one invocation per input element, gathering (pure). */
-export function maxpoolBackwardWgsl(s: MaxPoolShape, workgroupSize = 64): string {
-  const count = s.batch * s.channels * s.height * s.width;
-  const reach = ceilDiv(s.size, s.stride); // windows per axis that can contain one input
-  const inside = s.padding === 0 ? "true" : "h >= 0 && h < IH && w >= 0 && w < IW";
-  const visits: string[] = [];
-  for (let a = 0; a < reach; a++) {
-    for (let b = 0; b < reach; b++) {
-      visits.push(
-        `  g += fromWindow(nc, v, ohTop - ${a}, owTop - ${b}, kh0 + ${a * s.stride}, ` +
-          `kw0 + ${b * s.stride});`,
+/** WGSL of the forward pass: one invocation per block of outputs (pure; exported for tests). */
+export function maxpoolForwardWgsl(
+  s: MaxPoolShape,
+  workgroupSize = 64,
+  block: readonly [number, number] = [1, 1],
+): string {
+  const [bh, bw] = block, k = s.size, st = s.stride;
+  const nbh = ceilDiv(s.outHeight, bh), nbw = ceilDiv(s.outWidth, bw);
+  const lines = [
+    ...preamble(s, workgroupSize, forwardCount(s, block), { NBH: nbh, NBW: nbw }),
+    `  let r0 = i32(bh * ${bh * st}u) - PAD;`,
+    `  let c0 = i32(bw * ${bw * st}u) - PAD;`,
+    ...loadRegion((bh - 1) * st + k, (bw - 1) * st + k),
+  ];
+  for (let u = 0; u < bh; u++) {
+    for (let v = 0; v < bw; v++) {
+      const terms: string[] = [];
+      for (let kh = 0; kh < k; kh++) {
+        for (let kw = 0; kw < k; kw++) terms.push(`v${u * st + kh}_${v * st + kw}`);
+      }
+      const max = terms.slice(1).reduce((acc, t) => `max(${acc}, ${t})`, terms[0]);
+      lines.push(
+        `  if (bh * ${bh}u + ${u}u < OH && bw * ${bw}u + ${v}u < OW) {`,
+        `    y[(nc * OH + bh * ${bh}u + ${u}u) * OW + bw * ${bw}u + ${v}u] = ${max};`,
+        `  }`,
       );
     }
   }
   return [
-    shapeConstants(s, workgroupSize, count),
     storage(0, "x", "array<f32>", "read"),
-    storage(1, "y", "array<f32>", "read"),
-    storage(2, "dY", "array<f32>", "read"),
-    storage(3, "dX", "array<f32>", "read_write"),
-    ``,
-    `// True when no element before position q (row-major) of window (oh, ow) is >= m.`,
-    `fn firstMax(nc: u32, oh: i32, ow: i32, q: i32, m: f32) -> bool {`,
-    `  for (var p = 0; p < q; p++) {`,
-    `    let h = oh * i32(S) - PAD + p / i32(K);`,
-    `    let w = ow * i32(S) - PAD + p % i32(K);`,
-    `    if (${inside}) {`,
-    `      if (x[(nc * H + u32(h)) * W + u32(w)] >= m) { return false; }`,
-    `    }`,
-    `  }`,
-    `  return true;`,
+    storage(1, "y", "array<f32>", "read_write"),
+    ...lines,
     `}`,
-    ``,
-    `// dY of window (oh, ow) if it chose the input with value v at window offset (kh, kw).`,
-    `fn fromWindow(nc: u32, v: f32, oh: i32, ow: i32, kh: i32, kw: i32) -> f32 {`,
-    `  if (oh < 0 || oh >= i32(OH) || ow < 0 || ow >= i32(OW) || kh >= i32(K) || kw >= i32(K)) {`,
-    `    return 0.0;`,
-    `  }`,
-    `  let o = (nc * OH + u32(oh)) * OW + u32(ow);`,
-    `  let m = y[o];`,
-    `  if (v != m) { return 0.0; }`,
-    `  if (!firstMax(nc, oh, ow, kh * i32(K) + kw, m)) { return 0.0; }`,
-    `  return dY[o];`,
-    `}`,
-    ``,
-    ...HEADER,
-    `  let iw = i32(i % W);`,
-    `  let ih = i32((i / W) % H);`,
-    `  let nc = i / (W * H);`,
-    `  let v = x[i];`,
-    `  // The last window that can contain (ih, iw), and the input's offset inside it.`,
-    `  let ohTop = (ih + PAD) / i32(S);`,
-    `  let owTop = (iw + PAD) / i32(S);`,
-    `  let kh0 = ih + PAD - ohTop * i32(S);`,
-    `  let kw0 = iw + PAD - owTop * i32(S);`,
-    `  var g = 0.0;`,
-    ...visits,
-    `  dX[i] = g;`,
+  ].join("\n");
+}
+
+/** WGSL of the backward pass: one invocation per block of input tiles, gathering (pure). */
+export function maxpoolBackwardWgsl(
+  s: MaxPoolShape,
+  workgroupSize = 64,
+  block: readonly [number, number] = [1, 1],
+): string {
+  const [bh, bw] = block, k = s.size, st = s.stride, p = s.padding;
+  // Windows touching input tile t along an axis: t + first .. t + last (static offsets).
+  const first = Math.ceil((p - k + 1) / st), last = Math.floor((st - 1 + p) / st);
+  const nwh = bh + last - first, nww = bw + last - first; // windows per block, per axis
+  const rows = (nwh - 1) * st + k, cols = (nww - 1) * st + k; // region under them
+  const nbh = ceilDiv(s.height, bh * st), nbw = ceilDiv(s.width, bw * st);
+  const lines = [
+    ...preamble(s, workgroupSize, backwardCount(s, block), { NBH: nbh, NBW: nbw }),
+    `  let oh0 = i32(bh * ${bh}u) + ${first};`,
+    `  let ow0 = i32(bw * ${bw}u) + ${first};`,
+    `  let r0 = oh0 * ${st} - PAD;`,
+    `  let c0 = ow0 * ${st} - PAD;`,
+    ...loadRegion(rows, cols),
+  ];
+  if (p > 0) {
+    for (let r = 0; r < rows; r++) lines.push(`  let inR${r} = r0 + ${r} >= 0 && r0 + ${r} < IH;`);
+    for (let c = 0; c < cols; c++) lines.push(`  let inC${c} = c0 + ${c} >= 0 && c0 + ${c} < IW;`);
+  }
+  // Per window (a, b): its dY (0 outside the output) and the position q of its first max.
+  for (let a = 0; a < nwh; a++) {
+    for (let b = 0; b < nww; b++) {
+      const w = `${a}_${b}`;
+      lines.push(
+        `  let oh${w} = oh0 + ${a}; let ow${w} = ow0 + ${b};`,
+        `  let g${w} = select(0.0, dY[(nc * OH + u32(clamp(oh${w}, 0, i32(OH) - 1))) * OW + ` +
+          `u32(clamp(ow${w}, 0, i32(OW) - 1))], oh${w} >= 0 && oh${w} < i32(OH) && ` +
+          `ow${w} >= 0 && ow${w} < i32(OW));`,
+      );
+      for (let q = 0; q < k * k; q++) {
+        const r = a * st + Math.floor(q / k), c = b * st + (q % k), v = `v${r}_${c}`;
+        if (p === 0) {
+          // Strict > keeps the first maximum in row-major order.
+          if (q === 0) lines.push(`  var m${w} = ${v}; var q${w} = 0u;`);
+          else {
+            lines.push(
+              `  { let t = ${v} > m${w}; m${w} = select(m${w}, ${v}, t); ` +
+                `q${w} = select(q${w}, ${q}u, t); }`,
+            );
+          }
+        } else {
+          // Padded positions are -inf: never taken. The first real one seeds the max.
+          if (q === 0) lines.push(`  var m${w} = 0.0; var q${w} = 0u; var f${w} = false;`);
+          lines.push(
+            `  { let ok = inR${r} && inC${c}; let t = ok && (!f${w} || ${v} > m${w}); ` +
+              `m${w} = select(m${w}, ${v}, t); q${w} = select(q${w}, ${q}u, t); f${w} = f${w} || ok; }`,
+          );
+        }
+      }
+    }
+  }
+  // Each input of the block sums the dY of the windows that chose it.
+  for (let ei = 0; ei < bh * st; ei++) {
+    for (let ej = 0; ej < bw * st; ej++) {
+      const r = ei - first * st + p, c = ej - first * st + p; // region coordinates
+      const terms: string[] = [];
+      for (let a = 0; a < nwh; a++) {
+        const kh = r - a * st;
+        if (kh < 0 || kh >= k) continue;
+        for (let b = 0; b < nww; b++) {
+          const kw = c - b * st;
+          if (kw < 0 || kw >= k) continue;
+          terms.push(`select(0.0, g${a}_${b}, q${a}_${b} == ${kh * k + kw}u)`);
+        }
+      }
+      lines.push(
+        `  if (bh * ${bh * st}u + ${ei}u < H && bw * ${bw * st}u + ${ej}u < W) {`,
+        `    dX[base + (bh * ${bh * st}u + ${ei}u) * W + bw * ${bw * st}u + ${ej}u] = ` +
+          `${terms.length ? terms.join(" + ") : "0.0"};`,
+        `  }`,
+      );
+    }
+  }
+  return [
+    storage(0, "x", "array<f32>", "read"),
+    storage(1, "dY", "array<f32>", "read"),
+    storage(2, "dX", "array<f32>", "read_write"),
+    ...lines,
     `}`,
   ].join("\n");
 }
 
 /**
  * Overlapping max pooling (NCHW, f32) with a gather backward: no atomics, no argmax
- * buffer. The window, stride, padding and shapes are static (baked into the WGSL).
+ * buffer. The window, stride, padding, shapes and register blocks are static (baked into
+ * the WGSL).
  *
  * @example
  * ```ts ignore
@@ -262,35 +325,51 @@ export class MaxPool {
   readonly outWidth: number;
   #forward: GPUComputePipeline;
   #backward: GPUComputePipeline;
-  #wg: number;
+  #forwardGrid: [number, number];
+  #backwardGrid: [number, number];
 
   private constructor(
     shape: MaxPoolShape,
     forward: GPUComputePipeline,
     backward: GPUComputePipeline,
-    wg: number,
+    grids: [number, number][],
   ) {
     this.shape = shape;
     this.outHeight = shape.outHeight;
     this.outWidth = shape.outWidth;
     this.#forward = forward;
     this.#backward = backward;
-    this.#wg = wg;
+    [this.#forwardGrid, this.#backwardGrid] = grids;
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) both pipelines. */
   static async create(column: Column, params: MaxPoolParams): Promise<MaxPool> {
     const shape = maxPoolShape(params);
+    const software = column.profile === "software";
     const wg = requirePositiveInt(
       "maxpool",
       "workgroupSize",
-      params.workgroupSize ?? (column.profile === "software" ? 64 : 256),
+      params.workgroupSize ?? (software ? 64 : 256),
     );
+    const block = (name: string, v: readonly [number, number]): [number, number] => {
+      if (!Array.isArray(v) || v.length !== 2) {
+        throw new RangeError(`maxpool: ${name} must be [rows, cols], got ${String(v)}`);
+      }
+      return [
+        requirePositiveInt("maxpool", `${name}[0]`, v[0]),
+        requirePositiveInt("maxpool", `${name}[1]`, v[1]),
+      ];
+    };
+    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 2] : [1, 2]));
+    const bb = block("backwardBlock", params.backwardBlock ?? (software ? [2, 2] : [1, 1]));
     const [forward, backward] = await Promise.all([
-      column.pipeline("maxpool.forward", maxpoolForwardWgsl(shape, wg)),
-      column.pipeline("maxpool.backward", maxpoolBackwardWgsl(shape, wg)),
+      column.pipeline("maxpool.forward", maxpoolForwardWgsl(shape, wg, fb)),
+      column.pipeline("maxpool.backward", maxpoolBackwardWgsl(shape, wg, bb)),
     ]);
-    return new MaxPool(shape, forward, backward, wg);
+    return new MaxPool(shape, forward, backward, [
+      foldWorkgroups(ceilDiv(forwardCount(shape, fb), wg)),
+      foldWorkgroups(ceilDiv(backwardCount(shape, bb), wg)),
+    ]);
   }
 
   get #inShape(): number[] {
@@ -303,21 +382,18 @@ export class MaxPool {
     return [s.batch, s.channels, s.outHeight, s.outWidth];
   }
 
-  #grid(count: number): [number, number] {
-    return foldWorkgroups(ceilDiv(count, this.#wg));
-  }
-
   /** y = max over each window of x. Overwrites y. */
   forward(enc: Encoder, t: { x: Tensor; y: Tensor }): void {
     t.x.expectShape("maxpool.forward", "x", this.#inShape);
     t.y.expectShape("maxpool.forward", "y", this.#outShape);
     requireF32("maxpool.forward", t);
-    enc.dispatch(this.#forward, [t.x, t.y], this.#grid(t.y.size));
+    enc.dispatch(this.#forward, [t.x, t.y], this.#forwardGrid);
   }
 
   /**
-   * dX = the sum of dY over the windows whose first maximum is each input. `y` must be
-   * this pool's forward output for `x`. Overwrites dX.
+   * dX = the sum of dY over the windows whose first maximum is each input. The choice is
+   * recomputed from x, so `y` (the forward's output) is shape-checked but not read.
+   * Overwrites dX.
    */
   backward(enc: Encoder, t: { x: Tensor; y: Tensor; dY: Tensor; dX: Tensor }): void {
     t.x.expectShape("maxpool.backward", "x", this.#inShape);
@@ -325,7 +401,7 @@ export class MaxPool {
     t.dY.expectShape("maxpool.backward", "dY", this.#outShape);
     t.dX.expectShape("maxpool.backward", "dX", this.#inShape);
     requireF32("maxpool.backward", t);
-    enc.dispatch(this.#backward, [t.x, t.y, t.dY, t.dX], this.#grid(t.dX.size));
+    enc.dispatch(this.#backward, [t.x, t.dY, t.dX], this.#backwardGrid);
   }
 }
 

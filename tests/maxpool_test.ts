@@ -117,13 +117,29 @@ const CASES: [string, MaxPoolParams][] = [
   ["1x1 s1", { batch: 1, channels: 2, height: 3, width: 4, size: 1, stride: 1 }],
 ];
 
+// Register blocks: one output/tile per invocation (the GPU style), the software default,
+// and blocks that do not divide the shapes.
+const BLOCKS: Pick<MaxPoolParams, "forwardBlock" | "backwardBlock">[] = [
+  { forwardBlock: [1, 1], backwardBlock: [1, 1] },
+  {},
+  { forwardBlock: [3, 2], backwardBlock: [1, 3] },
+];
+
 for (const [name, p] of CASES) {
   Deno.test(`maxpool GPU matches the reference: ${name}`, GPU_TEST, async () => {
     const col = await gpu();
     const n = p.batch * p.channels * p.height * p.width;
-    await checkPool(col, p, uniform(n, 5), `${name} random`);
-    // Repeated values: ties inside and across windows.
-    await checkPool(col, p, uniform(n, 6).map((v) => Math.round(v * 2)), `${name} ties`);
+    for (const b of BLOCKS) {
+      const what = `${name} ${JSON.stringify(b)}`;
+      await checkPool(col, { ...p, ...b }, uniform(n, 5), `${what} random`);
+      // Repeated values: ties inside and across windows.
+      await checkPool(
+        col,
+        { ...p, ...b },
+        uniform(n, 6).map((v) => Math.round(v * 2)),
+        `${what} ties`,
+      );
+    }
   });
 }
 
@@ -177,6 +193,10 @@ Deno.test("maxpool rejects bad parameters naming kernel and parameter", GPU_TEST
   await assert.rejects(
     () => MaxPool.create(col, { ...base, workgroupSize: 0 }),
     /maxpool: workgroupSize/,
+  );
+  await assert.rejects(
+    () => MaxPool.create(col, { ...base, backwardBlock: [1, 0] }),
+    /maxpool: backwardBlock\[1\] must be a positive integer/,
   );
   const pool = await MaxPool.create(col, base);
   using x = Tensor.empty(col, [1, 1, 5, 5], "x");

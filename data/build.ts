@@ -149,9 +149,8 @@ export async function buildShards(spec: BuildSpec): Promise<BuildReport> {
         writtenShards++;
       }
       if (shardStats) stats.merge(shardStats);
-      skipped.push(...meta.skipped);
-      for (const l of meta.labels) classCounts[l]++;
-      allLabels[split].push(...meta.labels);
+      for (const sk of meta.skipped) skipped.push(sk);
+      for (const l of meta.labels) classCounts[l]++, allLabels[split].push(l);
       shards.push({
         file: `${shardBase(split, s)}.u8`,
         count: meta.count,

@@ -342,3 +342,106 @@ Deno.test("checkpoint: load names what is wrong", async () => {
   await assert.rejects(() => loadCheckpoint(`${root}/none`), /none does not exist$/);
   await Deno.remove(root, { recursive: true });
 });
+
+// ---- The PyTorch golden fixtures (tests/fixtures/make_golden.py) ----
+// The model-vs-PyTorch comparison lives with the model; here: the files load with our
+// reader, match the config's names and shapes, and are self-consistent in ways that
+// need no model (loss from logits, fc8's bias gradient, the paper's SGD update).
+
+const FIXTURES = ["tiny_golden", "tiny_golden_wide"] as const;
+const fixture = (name: string) =>
+  readSafetensors(new URL(`./fixtures/${name}.safetensors`, import.meta.url).pathname);
+
+function f32(t: SafeTensor | undefined, what: string): Float32Array {
+  assert.ok(t?.data instanceof Float32Array, `${what}: expected an F32 tensor`);
+  return t.data as Float32Array;
+}
+
+for (const name of FIXTURES) {
+  Deno.test(`golden fixture ${name}: names and shapes match parameterShapes(tiny)`, async () => {
+    const { tensors, metadata } = await fixture(name);
+    // A config change makes the fixture stale: regenerate it with make_golden.py.
+    assert.deepEqual(JSON.parse(metadata.config), tiny, "fixture config vs configFor(tiny, 10)");
+    const expected = new Map<string, number[]>([
+      ["input", [4, 3, 32, 32]],
+      ["labels", [4]],
+      ["logits", [4, 10]],
+      ["loss", []],
+    ]);
+    for (const p of parameterShapes(tiny)) {
+      expected.set(p.name, p.shape);
+      expected.set(`grad.${p.name}`, p.shape);
+      if (name === "tiny_golden_wide") expected.set(`sgd.${p.name}`, p.shape);
+    }
+    if (name === "tiny_golden_wide") expected.set("sgd.loss", []);
+    assert.deepEqual(new Set(tensors.keys()), new Set(expected.keys()));
+    for (const [k, shape] of expected) {
+      assert.deepEqual(tensors.get(k)!.shape, shape, k);
+      assert.equal(tensors.get(k)!.data instanceof Int32Array, k === "labels", `${k} dtype`);
+      assert.ok(tensors.get(k)!.data.every(Number.isFinite), `${k} is finite`);
+    }
+    const labels = tensors.get("labels")!.data;
+    assert.ok(labels.every((l) => Number.isInteger(l) && l >= 0 && l < 10), "labels in range");
+  });
+
+  Deno.test(`golden fixture ${name}: loss and fc8 bias gradient follow from the logits`, async () => {
+    const { tensors } = await fixture(name);
+    const logits = f32(tensors.get("logits"), "logits");
+    const labels = tensors.get("labels")!.data;
+    const [n, k] = [4, 10];
+    let loss = 0;
+    const dBias = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(logits.subarray(i * k, (i + 1) * k));
+      const max = Math.max(...row);
+      const sum = row.reduce((a, z) => a + Math.exp(z - max), 0);
+      loss += (Math.log(sum) + max - row[labels[i]]) / n;
+      // d mean-CE / d logits = (softmax - onehot) / N; fc8's bias gradient sums it.
+      row.forEach((z, j) => dBias[j] += (Math.exp(z - max) / sum - (j === labels[i] ? 1 : 0)) / n);
+    }
+    const got = f32(tensors.get("loss"), "loss")[0];
+    assert.ok(Math.abs(got - loss) <= 1e-6 * Math.abs(loss), `loss ${got} vs ${loss}`);
+    const g = f32(tensors.get("grad.fc8.bias"), "grad.fc8.bias");
+    const maxRef = Math.max(...dBias.map(Math.abs));
+    dBias.forEach((v, j) =>
+      assert.ok(Math.abs(g[j] - v) <= 1e-5 * maxRef, `dB[${j}] ${g[j]} vs ${v}`)
+    );
+  });
+}
+
+Deno.test("golden fixture tiny_golden_wide: every layer has non-trivial gradients", async () => {
+  const { tensors } = await fixture("tiny_golden_wide");
+  for (const p of parameterShapes(tiny)) {
+    const g = f32(tensors.get(`grad.${p.name}`), p.name);
+    const max = g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const nonzero = g.filter((v) => v !== 0).length / g.length;
+    assert.ok(max > 1e-3, `grad.${p.name} max |g| ${max}`);
+    assert.ok(nonzero > 0.2, `grad.${p.name}: only ${nonzero} of the entries are non-zero`);
+  }
+});
+
+Deno.test("golden fixture tiny_golden_wide: sgd.* is the paper's update from zero momentum", async () => {
+  const { tensors } = await fixture("tiny_golden_wide");
+  const lr = 0.01, decay = 0.0005, momentum = 0.9;
+  // Worst |fixture delta - formula delta| in units of the float32 rounding it can have:
+  // w' stored in f32 and g stored in f32 (the fixture computed in f64).
+  const worst = (wd: number, rate: number) => {
+    let ratio = 0;
+    for (const p of parameterShapes(tiny)) {
+      const w = f32(tensors.get(p.name), p.name);
+      const g = f32(tensors.get(`grad.${p.name}`), p.name);
+      const next = f32(tensors.get(`sgd.${p.name}`), p.name);
+      for (let i = 0; i < w.length; i++) {
+        const v = momentum * 0 - wd * rate * w[i] - rate * g[i]; // v = 0.9 v - wd lr w - lr g
+        const err = Math.abs((next[i] - w[i]) - v);
+        const ulp = (Math.abs(next[i]) + rate * Math.abs(g[i])) * 2 ** -23;
+        ratio = Math.max(ratio, err / (ulp + 1e-20));
+      }
+    }
+    return ratio;
+  };
+  assert.ok(worst(decay, lr) <= 1, `update off by ${worst(decay, lr)} f32 ulps`);
+  // The check can fail: dropping weight decay or a 1% lr error is many ulps off.
+  assert.ok(worst(0, lr) > 10, `without weight decay: ${worst(0, lr)}`);
+  assert.ok(worst(decay, lr * 1.01) > 10, `lr 1% off: ${worst(decay, lr * 1.01)}`);
+});

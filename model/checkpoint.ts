@@ -33,8 +33,8 @@ const FORMAT = "alexnet-webgpu checkpoint 1";
 
 /**
  * The JSON sidecar's state. Only `config` is required; the well-known fields are
- * validated when present; anything else is stored as given (it must be JSON: finite
- * numbers only — Infinity/NaN are rejected rather than silently turned into null).
+ * validated when present; anything else is stored as given (plain JSON data; Infinity
+ * and NaN round-trip as `{"__float__": "Infinity"}`; bigints/functions are rejected).
  */
 export interface CheckpointState {
   /** The network's config (validated on load). */
@@ -69,11 +69,31 @@ export interface LoadOptions {
   expectConfig?: AlexNetConfig;
 }
 
-// Reject what JSON.stringify would silently drop or change, naming the path.
-function checkJson(value: unknown, path: string): void {
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    throw new TypeError(`${path} is ${value}, which JSON cannot store (use null or a number)`);
+// JSON has no Infinity/NaN (JSON.stringify writes null, which would e.g. break a
+// plateau schedule's "best so far = Infinity" on resume), so non-finite numbers are
+// stored as {"__float__": "Infinity" | "-Infinity" | "NaN"} and revived on load.
+const FLOAT_TAG = "__float__";
+
+function encodeState(key: string, value: unknown): unknown {
+  void key;
+  if (typeof value === "number" && !Number.isFinite(value)) return { [FLOAT_TAG]: String(value) };
+  return value;
+}
+
+function decodeState(key: string, value: unknown): unknown {
+  void key;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    const tag = (value as Record<string, unknown>)[FLOAT_TAG];
+    if (keys.length === 1 && (tag === "Infinity" || tag === "-Infinity" || tag === "NaN")) {
+      return Number(tag);
+    }
   }
+  return value;
+}
+
+// Reject what JSON cannot represent at all, naming the path.
+function checkJson(value: unknown, path: string): void {
   if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") {
     throw new TypeError(`${path} is a ${typeof value}, which JSON cannot store`);
   }
@@ -136,7 +156,7 @@ export async function saveCheckpoint(dir: string, ckpt: {
   await writeFileAtomic(`${tmp}/optimizer.safetensors`, encodeSafetensors(optim, meta));
   await writeFileAtomic(
     `${tmp}/state.json`,
-    new TextEncoder().encode(JSON.stringify(sidecar, null, 2) + "\n"),
+    new TextEncoder().encode(JSON.stringify(sidecar, encodeState, 2) + "\n"),
   );
   await syncDirectory(tmp);
   let hadOld = false;
@@ -175,7 +195,7 @@ async function readState(dir: string): Promise<{ id: string; state: CheckpointSt
   }
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text, decodeState);
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
   }

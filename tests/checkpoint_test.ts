@@ -159,7 +159,7 @@ function sampleState(step: number): CheckpointState {
     rng: { shuffle: r.getState() },
     dataFingerprint: "synthetic:abc",
     lr: 0.01,
-    schedule: { kind: "plateau", best: 0.5, bad: 1 },
+    schedule: { kind: "plateau", best: Infinity, worst: -Infinity, last: NaN, bad: 1 },
     metrics: { loss: 1.5 },
   };
 }
@@ -190,7 +190,10 @@ Deno.test("checkpoint: save/load round-trip with PyTorch names, momentum and sta
   const ck = await loadCheckpoint(dir, { expectConfig: tiny });
   assert.deepEqual(ck.weights, weights);
   assert.deepEqual(ck.momentum, momentum);
-  assert.deepEqual(ck.state, sampleState(5));
+  assert.deepEqual(ck.state, sampleState(5)); // incl. Infinity, -Infinity and NaN
+  const sidecar = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+  assert.deepEqual(sidecar.state.schedule.best, { __float__: "Infinity" });
+  assert.equal(sidecar.state.config.name, "tiny");
   const resumed = Rng.fromState(ck.state.rng!.shuffle);
   const direct = new Rng(9, "shuffle");
   for (let i = 0; i < 5; i++) direct.nextU32();
@@ -207,10 +210,10 @@ Deno.test("checkpoint: save rejects bad inputs before touching the directory", a
   const root = await Deno.makeTempDir();
   const dir = `${root}/ck`;
   const weights = initParameters(tiny, 1), momentum = momentumOf(2);
-  const inf = { ...sampleState(1), schedule: { best: Infinity } };
+  const big = { ...sampleState(1), schedule: { best: 10n } };
   await assert.rejects(
-    () => saveCheckpoint(dir, { weights, momentum, state: inf }),
-    /state\.schedule\.best is Infinity, which JSON cannot store/,
+    () => saveCheckpoint(dir, { weights, momentum, state: big }),
+    /state\.schedule\.best is a bigint, which JSON cannot store/,
   );
   const short = new Map(weights);
   short.delete("fc7.bias");

@@ -128,6 +128,25 @@ const shiftIn = (name: string, len: number, value: string) =>
     .map((l) => `    ${l}`);
 const sumOf = (terms: string[]) => terms.join(" + ");
 
+// Walks channels j = 0 .. C + lag - 1 with outputs lagging by `lag`: a static prologue
+// (j < lag: loads only), a loop with no conditionals (lag <= j < C), and a static
+// epilogue (j >= C: zeros shift in past the last channel). `step` emits one step.
+function stream(
+  channels: number,
+  lag: number,
+  step: (j: string, load: boolean, output: boolean) => string[],
+): string[] {
+  const lines: string[] = [];
+  const block = (j: number, load: boolean, output: boolean) =>
+    lines.push(`  {`, ...step(`${j}u`, load, output), `  }`);
+  for (let j = 0; j < lag; j++) block(j, j < channels, false);
+  if (channels > lag) {
+    lines.push(`  for (var j = ${lag}u; j < C; j++) {`, ...step("j", true, true), `  }`);
+  }
+  for (let j = Math.max(lag, channels); j < channels + lag; j++) block(j, false, true);
+  return lines;
+}
+
 /** WGSL of the forward pass: one invocation per (n, h, w) column (pure; exported for tests). */
 export function lrnForwardWgsl(s: LrnShape, workgroupSize = 64): string {
   const n = s.size, half = (n - 1) / 2;
@@ -137,17 +156,17 @@ export function lrnForwardWgsl(s: LrnShape, workgroupSize = 64): string {
     storage(0, "x", "array<f32>", "read"),
     storage(1, "y", "array<f32>", "read_write"),
     ...MAIN,
-    `  // x${n - 1} holds channel j, x${half} the output channel j - ${half}.`,
+    `  // At step j, x${n - 1} holds channel j and x${half} the output channel j - ${half}.`,
     declare("x", n),
-    `  for (var j = 0u; j < C + ${half}u; j++) {`,
-    `    var xj = 0.0;`,
-    `    if (j < C) { xj = x[base + j * HW]; }`,
-    ...shiftIn("x", n, `xj`),
-    `    if (j >= ${half}u) {`,
-    `      let s = LRN_K + ALPHA * (${sumOf(xr.map((r) => `${r} * ${r}`))});`,
-    `      y[base + (j - ${half}u) * HW] = x${half} * powNegBeta(s);`,
-    `    }`,
-    `  }`,
+    ...stream(s.channels, half, (j, load, output) => [
+      ...shiftIn("x", n, load ? `x[base + ${j} * HW]` : "0.0"),
+      ...(output
+        ? [
+          `    let s = LRN_K + ALPHA * (${sumOf(xr.map((r) => `${r} * ${r}`))});`,
+          `    y[base + (${j} - ${half}u) * HW] = x${half} * powNegBeta(s);`,
+        ]
+        : []),
+    ]),
     `}`,
   ].join("\n");
 }
@@ -170,21 +189,20 @@ export function lrnBackwardWgsl(s: LrnShape, workgroupSize = 64): string {
     declare("g", n),
     declare("t", n),
     declare("p", half + 1),
-    `  for (var j = 0u; j < C + ${2 * half}u; j++) {`,
-    `    var xj = 0.0;`,
-    `    var gj = 0.0;`,
-    `    if (j < C) { xj = x[base + j * HW]; gj = dY[base + j * HW]; }`,
-    ...shiftIn("x", n, `xj`),
-    ...shiftIn("g", n, `gj`),
-    `    let s = LRN_K + ALPHA * (${sumOf(xr.map((r) => `${r} * ${r}`))});`,
-    `    let pm = powNegBeta(s);`,
-    ...shiftIn("t", n, `g${half} * x${half} * pm / s`),
-    ...shiftIn("p", half + 1, `pm`),
-    `    if (j >= ${2 * half}u) {`,
-    `      dX[base + (j - ${2 * half}u) * HW] = g0 * p0 - TWO_ALPHA_BETA * x0 * ` +
-    `(${sumOf(regs("t", n))});`,
-    `    }`,
-    `  }`,
+    ...stream(s.channels, 2 * half, (j, load, output) => [
+      ...shiftIn("x", n, load ? `x[base + ${j} * HW]` : "0.0"),
+      ...shiftIn("g", n, load ? `dY[base + ${j} * HW]` : "0.0"),
+      `    let s = LRN_K + ALPHA * (${sumOf(xr.map((r) => `${r} * ${r}`))});`,
+      `    let pm = powNegBeta(s);`,
+      ...shiftIn("t", n, `g${half} * x${half} * pm / s`),
+      ...shiftIn("p", half + 1, `pm`),
+      ...(output
+        ? [
+          `    dX[base + (${j} - ${2 * half}u) * HW] = g0 * p0 - TWO_ALPHA_BETA * x0 * ` +
+          `(${sumOf(regs("t", n))});`,
+        ]
+        : []),
+    ]),
     `}`,
   ].join("\n");
 }

@@ -52,13 +52,15 @@ export interface MaxPoolParams {
   /** Threads per workgroup (default 64 on the software profile, 256 on GPUs). */
   workgroupSize?: number;
   /**
-   * [rows, cols] of outputs per forward invocation (default [2, 2] on the software
-   * profile, where sharing loads pays; [1, 2] on GPUs, where parallelism does).
+   * [rows, cols] of outputs per forward invocation (default [2, 4] on the software
+   * profile, where sharing loads and fewer invocations pay; [1, 2] on GPUs, where
+   * parallelism does).
    */
   forwardBlock?: readonly [number, number];
   /**
    * [rows, cols] of stride x stride input tiles per backward invocation (default [2, 2]
-   * on the software profile, [1, 1] on GPUs).
+   * on the software profile, [1, 1] on GPUs). Larger blocks share more loads but the
+   * unrolled shader grows fast: lavapipe's first-use compile of [2, 4] takes ~3 s.
    */
   backwardBlock?: readonly [number, number];
 }
@@ -360,7 +362,7 @@ export class MaxPool {
         requirePositiveInt("maxpool", `${name}[1]`, v[1]),
       ];
     };
-    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 2] : [1, 2]));
+    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 4] : [1, 2]));
     const bb = block("backwardBlock", params.backwardBlock ?? (software ? [2, 2] : [1, 1]));
     const [forward, backward] = await Promise.all([
       column.pipeline("maxpool.forward", maxpoolForwardWgsl(shape, wg, fb)),

@@ -127,6 +127,8 @@ export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): G
   if (t.tk === 0) {
     // Barrier-free tiles can shrink freely; keep whole 8-lane SIMD groups.
     t.wgN = Math.min(t.wgN, Math.max(8, ceilDiv(ceilDiv(N, t.tn), 8) * 8));
+    // Narrow columns (conv1's backward-data has N = 3) keep lanes busy with fewer columns.
+    t.tn = Math.min(t.tn, Math.max(1, ceilDiv(N, t.wgN)));
     t.tm = Math.min(t.tm, Math.max(1, ceilDiv(M, t.wgM)));
   }
   const threads = t.wgN * t.wgM;

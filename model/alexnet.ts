@@ -19,7 +19,7 @@ import { Slice } from "../kernels/concat.ts";
 import { Conv2d } from "../kernels/conv2d.ts";
 import { Dropout } from "../kernels/dropout.ts";
 import { Elementwise } from "../kernels/elementwise.ts";
-import { Encoder } from "../kernels/encoder.ts";
+import { Encoder, sync } from "../kernels/encoder.ts";
 import { Linear } from "../kernels/linear.ts";
 import { Lrn } from "../kernels/lrn.ts";
 import { MaxPool } from "../kernels/maxpool.ts";
@@ -478,6 +478,31 @@ export class AlexNet {
         HALVES.map((h) => this.half(h, `${name}${SUFFIX[kind]}`).read() as Promise<Float32Array>),
       );
       out.set(name, joinParameter(name, halves as [Float32Array, Float32Array], this.config));
+    }
+    return out;
+  }
+
+  /**
+   * Milliseconds per node (layer or exchange) forward and backward, each submitted and
+   * awaited on its own: where a step's time goes. Uses whatever input/labels are set.
+   */
+  async timeLayers(step = 0): Promise<{ name: string; forward: number; backward: number }[]> {
+    const wait = () => Promise.all(this.columns.map((c) => sync(c)));
+    const timed = async (f: (rec: Recorder) => Promise<void> | void) => {
+      const rec = new Recorder(this.columns, "timeLayers");
+      const t = performance.now();
+      await f(rec);
+      rec.flush();
+      await wait();
+      return performance.now() - t;
+    };
+    const out = this.#nodes.map((n) => ({ name: n.name, forward: 0, backward: 0 }));
+    for (const [i, n] of this.#nodes.entries()) {
+      out[i].forward = await timed((rec) => n.forward(rec, { train: true, step }));
+    }
+    out.push({ name: "loss", forward: await timed((rec) => this.loss(rec)), backward: 0 });
+    for (let i = this.#nodes.length - 1; i >= 0; i--) {
+      out[i].backward = await timed((rec) => this.#nodes[i].backward(rec, step));
     }
     return out;
   }

@@ -1,0 +1,519 @@
+// The training loop as a library function: `train(options)` runs the paper's recipe
+// (SGD, momentum 0.9, weight decay 0.0005, learning rate divided by 10 on a schedule),
+// evaluates, checkpoints, and reports everything through events; the CLI
+// (model/cli_train.ts) is a thin layer that prints them.
+//
+// Exact resumption: every random draw is a pure function of counters — the epoch order
+// of (seed, epoch), each image's crop/flip/lighting of (seed, epoch, index), dropout
+// masks of (seed, layer, half, step) — so the checkpoint's state (epoch, step within the
+// epoch, global step, schedule and running sums) is all a resumed run needs to repeat
+// the uninterrupted run's loss sequence on the same adapter.
+//
+// Divergence: a non-finite loss (or non-finite weights when a checkpoint is about to be
+// written) stops training with an error naming the step; checkpoints are only written
+// from finite weights, so the last one on disk is the last good state.
+
+import { type Column, openColumns } from "../kernels/columns.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { Loader } from "../data/loader.ts";
+import { AlexNet } from "./alexnet.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { type AlexNetConfig, validateConfig } from "./config.ts";
+import { evaluate, type Evaluation } from "./evaluate.ts";
+import { initParameters, type InitScheme } from "./init.ts";
+import { TrainStep } from "./step.ts";
+
+/** How the learning rate falls. */
+export type Schedule = "step" | "plateau" | "constant";
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** The data (see data/dataset.ts `openDataset`). */
+  dataset: Dataset;
+  /** The network; its `classes` must equal the dataset's and `storedSize` its image size. */
+  config: AlexNetConfig;
+  /** 1 or 2 devices (default 2), or columns opened by the caller (kept open at the end). */
+  columns?: 1 | 2 | readonly Column[];
+  /** Epochs to train (default 90). */
+  epochs?: number;
+  /** Images per step (default 128). */
+  batch?: number;
+  /** Initial learning rate (default 0.01). */
+  lr?: number;
+  /** Momentum (default 0.9). */
+  momentum?: number;
+  /** Weight decay (default 0.0005). */
+  weightDecay?: number;
+  /** "step": ÷10 every `stepEpochs`; "plateau" (default): ÷10 when validation top-1 error stops improving; "constant". */
+  schedule?: Schedule;
+  /** Epochs between ÷10 of the step schedule (default 30). */
+  stepEpochs?: number;
+  /** Evaluations without improvement before the plateau schedule divides by 10 (default 2). */
+  patience?: number;
+  /** Seed of initialisation, data order, augmentation and dropout (default 1). */
+  seed?: number;
+  /** Weight init: "paper" (N(0, 0.01), default) or "kaiming" (for small configs). */
+  init?: InitScheme;
+  /** Overrides the weight init's standard deviation. */
+  initStd?: number;
+  /** Random crops, flips and lighting (default true); false: centre crops. */
+  augment?: boolean;
+  /** Dropout probability, overriding the config's. */
+  dropout?: number;
+  /** Multiplies mean-subtracted pixels (default 1, the paper's 0..255 scale). */
+  inputScale?: number;
+  /** Paper's PCA lighting noise (default true). */
+  lighting?: boolean;
+  /** Folder for checkpoints (`<out>/checkpoint`) and the metrics log; none: nothing written. */
+  out?: string;
+  /** Checkpoint folder to continue from. */
+  resume?: string;
+  /** Evaluate every this many epochs (default 1; 0: only at the end). */
+  evalEvery?: number;
+  /** Evaluate with the 10-crop average (default false: centre crop). */
+  tenCrop?: boolean;
+  /** Evaluate on at most this many validation images (default all). */
+  evalLimit?: number;
+  /** Also checkpoint every this many steps (default 0: at epoch ends only). */
+  checkpointEvery?: number;
+  /** Stop after this many global steps (e.g. to interrupt a run in tests). */
+  maxSteps?: number;
+  /** Loader reader workers (default 2). */
+  workers?: number;
+  /** Receives progress. May be async: training waits for it. */
+  onEvent?: (event: TrainEvent) => void | Promise<void>;
+  /** Stops training after the current step. */
+  signal?: AbortSignal;
+}
+
+/** Progress reported by {@link train}. */
+export type TrainEvent =
+  | {
+    type: "start";
+    config: string;
+    columns: number;
+    devices: string[];
+    batch: number;
+    stepsPerEpoch: number;
+    epochs: number;
+    totalSteps: number;
+    /** Bytes held per column after allocation. */
+    memory: number[];
+    resumedFrom?: { dir: string; epoch: number; step: number };
+  }
+  | {
+    type: "step";
+    epoch: number;
+    /** Global step (1-based count of completed steps). */
+    step: number;
+    /** Step within the epoch (1-based). */
+    stepInEpoch: number;
+    stepsPerEpoch: number;
+    loss: number;
+    /** Training batch errors (before the update). */
+    top1Error: number;
+    top5Error: number;
+    lr: number;
+    imagesPerSecond: number;
+    /** Estimated milliseconds to the end of training. */
+    etaMs: number;
+    /** Milliseconds of this step (upload to readback). */
+    stepMs: number;
+  }
+  | {
+    type: "epoch";
+    epoch: number;
+    step: number;
+    loss: number;
+    top1Error: number;
+    top5Error: number;
+    lr: number;
+    seconds: number;
+  }
+  | ({ type: "evaluation"; epoch: number; step: number; split: "val" } & Evaluation)
+  | { type: "lr"; epoch: number; lr: number; reason: string }
+  | { type: "checkpoint"; dir: string; epoch: number; step: number };
+
+/** What {@link train} returns. */
+export interface TrainResult {
+  /** Completed epochs (an interrupted epoch does not count). */
+  epochs: number;
+  /** Completed steps. */
+  steps: number;
+  /** Loss of every step run by this call, in order. */
+  losses: number[];
+  /** The last evaluation, if any. */
+  evaluation?: Evaluation;
+  /** The learning rate at the end. */
+  lr: number;
+  /** Where the last checkpoint was written. */
+  checkpoint?: string;
+  /** Whether training stopped early (maxSteps or signal). */
+  stopped: boolean;
+}
+
+/** Training state saved with a checkpoint (state.json's `train`). */
+export interface TrainState {
+  /** Current epoch (0-based). */
+  epoch: number;
+  /** Completed steps in that epoch. */
+  stepInEpoch: number;
+  /** Completed steps overall. */
+  step: number;
+  /** Current learning rate. */
+  lr: number;
+  /** Best validation top-1 error so far (plateau schedule). */
+  best: number;
+  /** Evaluations since the best. */
+  bad: number;
+  /** Running sums of the current epoch. */
+  sums: { loss: number; top1: number; top5: number; images: number };
+  /** Options that must match on resume. */
+  seed: number;
+  batch: number;
+  /** Fingerprint of the dataset trained on. */
+  dataset: string;
+}
+
+/** Thrown when the loss or the weights become NaN or infinite. */
+export class DivergenceError extends Error {
+  /** The global step at which it happened. */
+  readonly step: number;
+  /** The last checkpoint written (still good), if any. */
+  readonly checkpoint?: string;
+
+  /** `message` says what happened and where the last good checkpoint is. */
+  constructor(message: string, step: number, checkpoint?: string) {
+    super(message);
+    this.name = "DivergenceError";
+    this.step = step;
+    this.checkpoint = checkpoint;
+  }
+}
+
+/** The learning rate the `step` schedule gives at `epoch`. */
+export function stepScheduleLr(lr0: number, epoch: number, every = 30): number {
+  return lr0 * 0.1 ** Math.floor(epoch / every);
+}
+
+function finite(values: Iterable<Float32Array>): boolean {
+  for (const a of values) {
+    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  }
+  return true;
+}
+
+/**
+ * Trains the network on the dataset, reporting progress through `onEvent`.
+ *
+ * @example
+ * ```ts ignore
+ * const dataset = await openDataset({ kind: "synthetic", size: 36 });
+ * const result = await train({
+ *   dataset,
+ *   config: { ...configs.tiny, classes: dataset.classes.length },
+ *   epochs: 10,
+ *   batch: 32,
+ *   out: "out/run1",
+ *   onEvent: (e) => console.log(e),
+ * });
+ * ```
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const cfg = options.config;
+  validateConfig(cfg);
+  const ds = options.dataset;
+  if (ds.classes.length !== cfg.classes) {
+    throw new RangeError(
+      `train: config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
+    );
+  }
+  if (ds.imageSize !== cfg.storedSize) {
+    throw new RangeError(
+      `train: config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset has ${ds.imageSize}px`,
+    );
+  }
+  const batch = options.batch ?? 128;
+  const epochs = options.epochs ?? 90;
+  const seed = options.seed ?? 1;
+  const lr0 = options.lr ?? 0.01;
+  const schedule = options.schedule ?? "plateau";
+  const evalEvery = options.evalEvery ?? 1;
+  const emit = async (e: TrainEvent) => {
+    await options.onEvent?.(e);
+    if (metrics) {
+      await metrics.write(
+        new TextEncoder().encode(JSON.stringify({ time: Date.now(), ...e }) + "\n"),
+      );
+    }
+  };
+
+  let owned: { destroy(): void } | null = null;
+  let columns: readonly Column[];
+  if (Array.isArray(options.columns)) columns = options.columns as readonly Column[];
+  else {
+    const opened = await openColumns({ count: (options.columns as 1 | 2 | undefined) ?? 2 });
+    owned = opened;
+    columns = opened.columns;
+  }
+  let metrics: Deno.FsFile | null = null;
+  const net = await AlexNet.create({ config: cfg, batch, columns, dropout: options.dropout, seed });
+  const step = await TrainStep.create(net, {
+    mean: ds.mean,
+    pca: options.lighting === false ? undefined : ds.pca,
+    inputScale: options.inputScale,
+  });
+  const loader = new Loader(ds, "train", {
+    batch,
+    seed,
+    shuffle: true,
+    dropLast: true,
+    workers: options.workers ?? 2,
+    augment: options.augment === false ? undefined : { cropSize: cfg.inputSize },
+  });
+  const stepsPerEpoch = loader.batchCount;
+  if (stepsPerEpoch < 1) {
+    loader.close();
+    throw new RangeError(`train: ${ds.train.count} training images make no batch of ${batch}`);
+  }
+
+  let state: TrainState = {
+    epoch: 0,
+    stepInEpoch: 0,
+    step: 0,
+    lr: lr0,
+    best: Infinity,
+    bad: 0,
+    sums: { loss: 0, top1: 0, top5: 0, images: 0 },
+    seed,
+    batch,
+    dataset: ds.fingerprint,
+  };
+  let resumedFrom: { dir: string; epoch: number; step: number } | undefined;
+  let checkpoint: string | undefined;
+  let savedStep = 0;
+  try {
+    if (options.resume) {
+      const ck = await loadCheckpoint(options.resume, { expectConfig: cfg });
+      const saved = (ck.state as { train?: TrainState }).train;
+      if (!saved) throw new Error(`${options.resume}: state.json has no training state`);
+      for (const k of ["seed", "batch", "dataset"] as const) {
+        if (saved[k] !== state[k]) {
+          throw new Error(
+            `${options.resume}: checkpoint was trained with ${k} ${saved[k]}, this run has ${
+              state[k]
+            }`,
+          );
+        }
+      }
+      state = structuredClone(saved);
+      net.writeParameters(ck.weights, "weight");
+      net.writeParameters(ck.momentum, "momentum");
+      resumedFrom = { dir: options.resume, epoch: state.epoch, step: state.step };
+      checkpoint = options.resume;
+      savedStep = state.step;
+    } else {
+      net.writeParameters(
+        initParameters(cfg, seed, { scheme: options.init, std: options.initStd }),
+        "weight",
+      );
+      net.clearMomentum();
+    }
+    if (options.out) {
+      await Deno.mkdir(options.out, { recursive: true });
+      metrics = await Deno.open(`${options.out}/metrics.jsonl`, {
+        create: true,
+        append: true,
+      });
+    }
+    await emit({
+      type: "start",
+      config: cfg.name,
+      columns: columns.length,
+      devices: columns.map((c) => c.description),
+      batch,
+      stepsPerEpoch,
+      epochs,
+      totalSteps: epochs * stepsPerEpoch,
+      memory: columns.map((c) => c.memory.held),
+      resumedFrom,
+    });
+
+    const save = async (): Promise<void> => {
+      if (!options.out) return;
+      const weights = await net.readParameters("weight");
+      const momentum = await net.readParameters("momentum");
+      if (!finite(weights.values()) || !finite(momentum.values())) {
+        throw new DivergenceError(
+          `training diverged: the weights became NaN or infinite by step ${state.step} ` +
+            `(lr ${state.lr}); ` + (checkpoint
+              ? `the last good checkpoint is ${checkpoint}`
+              : "no checkpoint was written"),
+          state.step,
+          checkpoint,
+        );
+      }
+      const dir = `${options.out}/checkpoint`;
+      await saveCheckpoint(dir, {
+        weights,
+        momentum,
+        state: {
+          config: cfg,
+          epoch: state.epoch,
+          step: state.step,
+          lr: state.lr,
+          dataFingerprint: ds.fingerprint,
+          classes: ds.classes,
+          // What inference needs to prepare an image like training did.
+          input: { mean: Array.from(ds.mean), inputScale: options.inputScale ?? 1 },
+          train: state,
+        },
+      });
+      checkpoint = dir;
+      savedStep = state.step;
+      await emit({ type: "checkpoint", dir, epoch: state.epoch, step: state.step });
+    };
+
+    const losses: number[] = [];
+    let evaluation: Evaluation | undefined;
+    let stopped = false;
+    const t0 = performance.now();
+    let imagesDone = 0;
+    const totalSteps = epochs * stepsPerEpoch;
+    outer: while (state.epoch < epochs) {
+      if (schedule === "step") {
+        const lr = stepScheduleLr(lr0, state.epoch, options.stepEpochs ?? 30);
+        if (lr !== state.lr) {
+          state.lr = lr;
+          await emit({ type: "lr", epoch: state.epoch, lr, reason: "step schedule" });
+        }
+      }
+      const epochStart = performance.now();
+      loader.epoch = state.epoch;
+      let skip = state.stepInEpoch;
+      for await (const b of loader) {
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        const ts = performance.now();
+        const r = await step.run(b, {
+          step: state.step,
+          hyper: {
+            lr: state.lr,
+            momentum: options.momentum ?? 0.9,
+            weightDecay: options.weightDecay ?? 0.0005,
+          },
+        });
+        const stepMs = performance.now() - ts;
+        if (!Number.isFinite(r.loss)) {
+          throw new DivergenceError(
+            `training diverged: loss is ${r.loss} at epoch ${state.epoch + 1}, step ${
+              state.step + 1
+            } ` +
+              `(lr ${state.lr}); stopped. ` +
+              (checkpoint
+                ? `The last good checkpoint is ${checkpoint} (step ${savedStep}).`
+                : "No checkpoint was written."),
+            state.step + 1,
+            checkpoint,
+          );
+        }
+        losses.push(r.loss);
+        state.step++;
+        state.stepInEpoch++;
+        state.sums.loss += r.loss * r.count;
+        state.sums.top1 += r.top1;
+        state.sums.top5 += r.top5;
+        state.sums.images += r.count;
+        imagesDone += r.count;
+        const elapsed = performance.now() - t0;
+        const rate = imagesDone / (elapsed / 1000);
+        const stepsLeft = totalSteps - state.step;
+        await emit({
+          type: "step",
+          epoch: state.epoch,
+          step: state.step,
+          stepInEpoch: state.stepInEpoch,
+          stepsPerEpoch,
+          loss: r.loss,
+          top1Error: 1 - r.top1 / r.count,
+          top5Error: 1 - r.top5 / r.count,
+          lr: state.lr,
+          imagesPerSecond: rate,
+          etaMs: (stepsLeft * batch / rate) * 1000,
+          stepMs,
+        });
+        const stop = options.signal?.aborted ||
+          (options.maxSteps !== undefined && state.step >= options.maxSteps);
+        if (options.checkpointEvery && state.step % options.checkpointEvery === 0) {
+          await save();
+        }
+        if (stop) {
+          stopped = true;
+          break outer;
+        }
+      }
+      const s = state.sums;
+      await emit({
+        type: "epoch",
+        epoch: state.epoch,
+        step: state.step,
+        loss: s.loss / s.images,
+        top1Error: 1 - s.top1 / s.images,
+        top5Error: 1 - s.top5 / s.images,
+        lr: state.lr,
+        seconds: (performance.now() - epochStart) / 1000,
+      });
+      const finished = state.epoch + 1;
+      const last = finished === epochs;
+      if ((evalEvery > 0 && finished % evalEvery === 0) || last) {
+        evaluation = await evaluate(step, ds, {
+          tenCrop: options.tenCrop,
+          limit: options.evalLimit,
+        });
+        await emit({
+          type: "evaluation",
+          epoch: state.epoch,
+          step: state.step,
+          split: "val",
+          ...evaluation,
+        });
+        if (schedule === "plateau") {
+          if (evaluation.top1Error < state.best) {
+            state.best = evaluation.top1Error;
+            state.bad = 0;
+          } else if (++state.bad >= (options.patience ?? 2)) {
+            state.bad = 0;
+            state.lr /= 10;
+            await emit({
+              type: "lr",
+              epoch: state.epoch,
+              lr: state.lr,
+              reason: "validation error stopped improving",
+            });
+          }
+        }
+      }
+      state.epoch++;
+      state.stepInEpoch = 0;
+      state.sums = { loss: 0, top1: 0, top5: 0, images: 0 };
+      await save();
+    }
+    return {
+      epochs: state.epoch,
+      steps: state.step,
+      losses,
+      evaluation,
+      lr: state.lr,
+      checkpoint,
+      stopped,
+    };
+  } finally {
+    loader.close();
+    step.dispose();
+    net.dispose();
+    metrics?.close();
+    owned?.destroy();
+  }
+}

@@ -1,0 +1,136 @@
+// Training: the tiny config memorises 64 images; an interrupted-and-resumed run repeats
+// the uninterrupted run's losses exactly; a diverging run stops with a clear message and
+// keeps its last good checkpoint.
+
+import assert from "node:assert/strict";
+import { Loader } from "../data/loader.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { AlexNet } from "../model/alexnet.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { configFor } from "../model/config.ts";
+import { evaluate } from "../model/evaluate.ts";
+import { initParameters } from "../model/init.ts";
+import { TrainStep } from "../model/step.ts";
+import { DivergenceError, train, type TrainOptions } from "../model/train.ts";
+import { GPU_TEST, gpuColumns } from "./_gpu.ts";
+import { makeDataset } from "./model_helpers.ts";
+
+const cfg = configFor("tiny", 10);
+const BATCH = 4; // the batch of the other model tests: their pipelines are reused
+const SMALL = { init: "kaiming", inputScale: 1 / 64 } as const;
+
+let tmp: string | null = null;
+async function dataset(name: string, train: number, val: number): Promise<Dataset> {
+  tmp ??= await Deno.makeTempDir({ prefix: "alexnet-model-test-" });
+  return await makeDataset(`${tmp}/${name}`, { train, val, classes: 10, size: cfg.storedSize });
+}
+
+Deno.test(
+  "the tiny config memorises 64 images (train top-1 error 0) within 300 steps",
+  GPU_TEST,
+  async () => {
+    const ds = await dataset("memorise", 64, 8);
+    const columns = (await gpuColumns()).columns.slice(0, 1);
+    const net = await AlexNet.create({ config: cfg, batch: BATCH, columns, seed: 1 });
+    net.writeParameters(initParameters(cfg, 1, { scheme: SMALL.init }));
+    net.clearMomentum();
+    const step = await TrainStep.create(net, { mean: ds.mean, inputScale: SMALL.inputScale });
+    const loader = new Loader(ds, "train", { batch: BATCH, seed: 1, workers: 0 });
+    let steps = 0, error = 1;
+    const history: string[] = [];
+    try {
+      for (let epoch = 0; steps < 300 && error > 0; epoch++) {
+        loader.epoch = epoch;
+        for await (const b of loader) {
+          const r = await step.run(b, { step: steps++, hyper: { lr: 0.003 } }); // dropout on
+          assert.ok(Number.isFinite(r.loss), `step ${steps}: loss ${r.loss}`);
+        }
+        if (epoch % 2 === 1) {
+          error = (await evaluate(step, ds, { split: "train" })).top1Error;
+          history.push(`${steps}: ${error.toFixed(3)}`);
+        }
+      }
+    } finally {
+      loader.close();
+      step.dispose();
+      net.dispose();
+    }
+    assert.equal(error, 0, `train top-1 error after ${steps} steps: ${history.join(", ")}`);
+  },
+);
+
+Deno.test(
+  "a run interrupted and resumed from its checkpoint repeats the uninterrupted losses",
+  GPU_TEST,
+  async () => {
+    const ds = await dataset("resume", 24, 8); // 6 steps per epoch
+    const columns = (await gpuColumns()).columns; // two columns: exchanges in every step
+    const base: TrainOptions = {
+      dataset: ds,
+      config: cfg,
+      columns,
+      batch: BATCH,
+      epochs: 2,
+      lr: 0.003,
+      seed: 5,
+      workers: 0,
+      ...SMALL,
+    };
+    const whole = await train({ ...base, out: `${tmp}/whole` });
+    assert.equal(whole.steps, 12);
+    // Interrupted mid-epoch 2 (step 8), then resumed: the loader skips the done batches and
+    // every random draw (order, crops, flips, lighting, dropout) is keyed by counters.
+    const first = await train({ ...base, out: `${tmp}/parts`, maxSteps: 8, checkpointEvery: 4 });
+    assert.equal(first.stopped, true);
+    const ck = await loadCheckpoint(`${tmp}/parts/checkpoint`, { expectConfig: cfg });
+    assert.equal(ck.state.step, 8);
+    const rest = await train({ ...base, out: `${tmp}/parts`, resume: `${tmp}/parts/checkpoint` });
+    assert.deepEqual([...first.losses, ...rest.losses], whole.losses);
+    const a = await loadCheckpoint(`${tmp}/whole/checkpoint`),
+      b = await loadCheckpoint(`${tmp}/parts/checkpoint`);
+    for (const [name, w] of a.weights) assert.deepEqual(b.weights.get(name), w, name);
+    assert.deepEqual(rest.evaluation, whole.evaluation);
+    // A mismatched run is refused with a message naming what differs.
+    await assert.rejects(
+      () => train({ ...base, seed: 6, resume: `${tmp}/parts/checkpoint` }),
+      /trained with seed 5, this run has 6/,
+    );
+  },
+);
+
+Deno.test(
+  "a NaN loss stops training with a clear message and keeps the last good checkpoint",
+  GPU_TEST,
+  async () => {
+    const ds = await dataset("resume", 24, 8);
+    const columns = (await gpuColumns()).columns.slice(0, 1);
+    const out = `${tmp}/diverge`;
+    const err = await train({
+      dataset: ds,
+      config: cfg,
+      columns,
+      batch: BATCH,
+      epochs: 2,
+      lr: 1e6, // the first update throws the weights far out; the next loss is NaN
+      workers: 0,
+      out,
+      checkpointEvery: 1,
+      ...SMALL,
+    }).then(() => null, (e) => e);
+    assert.ok(err instanceof DivergenceError, `expected a DivergenceError, got ${err}`);
+    assert.match(err.message, /training diverged: loss is (NaN|-?Infinity) at epoch 1, step \d+/);
+    assert.match(
+      err.message,
+      new RegExp(`last good checkpoint is ${out}/checkpoint \\(step ${err.step - 1}\\)`),
+    );
+    const ck = await loadCheckpoint(`${out}/checkpoint`, { expectConfig: cfg });
+    assert.equal(ck.state.step, err.step - 1);
+    for (const [name, w] of ck.weights) {
+      assert.ok(w.every(Number.isFinite), `${name} is not finite`);
+    }
+  },
+);
+
+Deno.test("cleanup", () => {
+  if (tmp) Deno.removeSync(tmp, { recursive: true });
+});

@@ -260,7 +260,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const net = await AlexNet.create({ config: cfg, batch, columns, dropout: options.dropout, seed });
   const step = await TrainStep.create(net, {
     mean: ds.mean,
-    pca: options.lighting === false ? undefined : ds.pca,
+    // The paper's noise [p1 p2 p3][a1 l1, a2 l2, a3 l3] with a ~ N(0, 0.1) is meant in
+    // units where l is the spread along each eigenvector: on our 0..255 scale that is the
+    // standard deviation sqrt(eigval) (as fb.resnet.torch's constants are), giving offsets
+    // of a few intensity levels; the raw variance would shift pixels by hundreds.
+    pca: options.lighting === false
+      ? undefined
+      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) },
     inputScale: options.inputScale,
   });
   const loader = new Loader(ds, "train", {

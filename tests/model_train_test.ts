@@ -131,6 +131,47 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "predict classifies image files with a trained checkpoint (centre and 10-crop)",
+  GPU_TEST,
+  async () => {
+    const { encodeImage } = await import("../data/decode.ts");
+    const { predict } = await import("../model/cli_predict.ts");
+    const files: string[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      const [w, h] = [40 + 8 * i, 36 + 4 * i]; // non-square: decode resizes and centre-crops
+      const data = new Uint8Array(w * h * 3).map((_, j) => (j * (7 + i)) % 256);
+      const file = `${tmp}/img${i}.${i % 2 ? "jpg" : "png"}`;
+      await Deno.writeFile(
+        file,
+        await encodeImage({ data, width: w, height: h, channels: 3 }, {
+          kind: i % 2 ? "jpeg" : "png",
+        }),
+      );
+      files.push(file);
+    }
+    const checkpoint = `${tmp}/parts/checkpoint`;
+    for (const tenCrop of [false, true]) {
+      const preds = await predict(checkpoint, files, { tenCrop });
+      assert.deepEqual(preds.map((p) => p.file), files);
+      for (const p of preds) {
+        assert.equal(p.top.length, 5);
+        const probs = p.top.map((t) => t.probability);
+        assert.ok(
+          probs.every((v, i) => v > 0 && v <= 1 && (i === 0 || v <= probs[i - 1])),
+          `${probs}`,
+        );
+        assert.ok(probs.reduce((a, b) => a + b) <= 1 + 1e-5);
+        assert.match(p.top[0].name, /^class\d$/); // the dataset's class names come with the checkpoint
+      }
+    }
+    await assert.rejects(
+      () => predict(checkpoint, [`${tmp}/missing.jpg`]),
+      /missing.jpg: cannot read the image/,
+    );
+  },
+);
+
 Deno.test("cleanup", () => {
   if (tmp) Deno.removeSync(tmp, { recursive: true });
 });

@@ -1,0 +1,170 @@
+// `deno task predict --checkpoint DIR image.jpg ...`: the top-5 classes of each image
+// with their probabilities, from a checkpoint written by `deno task train`.
+//
+// Each image goes through the training input path: decoded and resized (short side to
+// the config's stored size, centre square) by data/decode.ts, then the centre crop — or
+// the paper's 10 crops, softmax averaged, with --ten-crop — minus the training mean
+// image saved in the checkpoint. Exit codes: 0 done, 1 an image or the checkpoint could
+// not be read, 2 bad command line.
+
+import { parseArgs } from "node:util";
+import { openColumns } from "../kernels/columns.ts";
+import { AlexNet } from "./alexnet.ts";
+import { loadCheckpoint } from "./checkpoint.ts";
+import { classify } from "./evaluate.ts";
+import { TrainStep } from "./step.ts";
+
+const HELP = `Classify images with a trained checkpoint.
+
+Usage: deno task predict --checkpoint DIR [options] image ...
+
+  --checkpoint DIR   a checkpoint folder written by deno task train (e.g. out/train/checkpoint)
+  --ten-crop         average the softmax over the paper's 10 crops (default: centre crop)
+  --top N            classes to print per image (default 5)
+  --columns N        1 or 2 devices (default 1)
+  --help             this text
+`;
+
+/** One image's ranked predictions. */
+export interface Prediction {
+  /** The image path. */
+  file: string;
+  /** Best classes first. */
+  top: { label: number; name: string; probability: number }[];
+}
+
+/** The top `k` entries of a probability row, best first (ties: lower index first). */
+export function topK(probs: ArrayLike<number>, k: number): number[] {
+  const idx = Array.from({ length: probs.length }, (_, i) => i);
+  idx.sort((a, b) => probs[b] - probs[a] || a - b);
+  return idx.slice(0, k);
+}
+
+/**
+ * Classifies image files with a checkpoint.
+ *
+ * @example
+ * ```ts ignore
+ * const preds = await predict("out/train/checkpoint", ["cat.jpg"], { tenCrop: true });
+ * console.log(preds[0].top[0].name);
+ * ```
+ */
+export async function predict(
+  checkpoint: string,
+  files: string[],
+  opts: { tenCrop?: boolean; top?: number; columns?: 1 | 2 } = {},
+): Promise<Prediction[]> {
+  const ck = await loadCheckpoint(checkpoint);
+  const cfg = ck.state.config;
+  const input = ck.state.input as { mean?: number[]; inputScale?: number } | undefined;
+  const S = cfg.storedSize;
+  if (!input?.mean || input.mean.length !== 3 * S * S) {
+    throw new Error(`${checkpoint}: state.json has no input.mean of 3 x ${S} x ${S} values`);
+  }
+  const classes = (ck.state.classes as string[] | undefined) ??
+    Array.from({ length: cfg.classes }, (_, i) => `class ${i}`);
+  const { decodeSquare } = await import("../data/decode.ts");
+  const images: Uint8Array[] = [];
+  for (const f of files) {
+    try {
+      images.push(await decodeSquare(f, S));
+    } catch (e) {
+      throw new Error(`${f}: cannot read the image (${(e as Error).message})`);
+    }
+  }
+  const opened = await openColumns({ count: opts.columns ?? 1 });
+  const batch = Math.min(files.length, 16);
+  const net = await AlexNet.create({ config: cfg, batch, columns: opened.columns });
+  try {
+    net.writeParameters(ck.weights);
+    const step = await TrainStep.create(net, {
+      mean: Float32Array.from(input.mean),
+      inputScale: input.inputScale ?? 1,
+    });
+    const out: Prediction[] = [];
+    for (let i = 0; i < images.length; i += batch) {
+      const chunk = images.slice(i, i + batch);
+      const packed = new Uint8Array(chunk.length * S * S * 3);
+      chunk.forEach((im, j) => packed.set(im, j * S * S * 3));
+      const probs = await classify(step, packed, chunk.length, { tenCrop: opts.tenCrop });
+      chunk.forEach((_, j) => {
+        const row = probs.subarray(j * cfg.classes, (j + 1) * cfg.classes);
+        out.push({
+          file: files[i + j],
+          top: topK(row, Math.min(opts.top ?? 5, cfg.classes)).map((label) => ({
+            label,
+            name: classes[label],
+            probability: row[label],
+          })),
+        });
+      });
+    }
+    step.dispose();
+    return out;
+  } finally {
+    net.dispose();
+    opened.destroy();
+  }
+}
+
+/** Runs the command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let values, positionals;
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        checkpoint: { type: "string" },
+        "ten-crop": { type: "boolean" },
+        top: { type: "string" },
+        columns: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`predict: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const top = values.top === undefined ? 5 : Number(values.top);
+  const usage = !values.checkpoint
+    ? "--checkpoint DIR is required"
+    : positionals.length === 0
+    ? "give at least one image"
+    : !(Number.isInteger(top) && top >= 1)
+    ? `--top must be a positive integer, got "${values.top}"`
+    : values.columns !== undefined && values.columns !== "1" && values.columns !== "2"
+    ? `--columns must be 1 or 2, got "${values.columns}"`
+    : null;
+  if (usage) {
+    console.error(`predict: ${usage}\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    const preds = await predict(values.checkpoint!, positionals, {
+      tenCrop: values["ten-crop"],
+      top,
+      columns: values.columns === "2" ? 2 : 1,
+    });
+    for (const p of preds) {
+      console.log(p.file);
+      const width = Math.max(...p.top.map((t) => t.name.length));
+      p.top.forEach((t, i) => {
+        console.log(
+          `  ${i + 1}. ${t.name.padEnd(width)}  ${(100 * t.probability).toFixed(1).padStart(5)}%`,
+        );
+      });
+    }
+    return 0;
+  } catch (e) {
+    console.error(`predict: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -19,8 +19,35 @@
  *
  * @module
  */
+// Kernels: columns, tensors, and one module per operation.
 export * from "./kernels/columns.ts";
 export * from "./kernels/tensor.ts";
 export * from "./kernels/encoder.ts";
 export * from "./kernels/transfer.ts";
 export * from "./kernels/elementwise.ts";
+export * from "./kernels/gemm.ts";
+export * from "./kernels/linear.ts";
+export * from "./kernels/conv2d.ts";
+export * from "./kernels/maxpool.ts";
+export * from "./kernels/lrn.ts";
+export * from "./kernels/dropout.ts";
+export * from "./kernels/softmax_xent.ts";
+export * from "./kernels/sgd.ts";
+export * from "./kernels/augment.ts";
+export * from "./kernels/concat.ts";
+export type { ScalarType, UniformLayout } from "./kernels/_wgsl.ts";
+
+// Model: configs, init, checkpoints, the two-column network, training and evaluation.
+export * from "./model/config.ts";
+export * from "./model/shapes.ts";
+export * from "./model/init.ts";
+export * from "./model/rng.ts";
+export * from "./model/checkpoint.ts";
+export * from "./model/plan.ts";
+export * from "./model/alexnet.ts";
+export * from "./model/step.ts";
+export * from "./model/train.ts";
+export * from "./model/evaluate.ts";
+
+// Data: datasets, preparation and the loader.
+export * from "./data/mod.ts";

@@ -4,8 +4,7 @@
 // fails to load, prepare, validate or run is reported and the loop goes on; the run
 // as a whole then fails.
 
-// deno-lint-ignore no-import-prefix -- until deno.json maps "tinybench" (see the report)
-import { Bench } from "npm:tinybench@6";
+import { Bench } from "tinybench";
 import type { KernelBenchCase } from "./_case.ts";
 import type { BenchOptions } from "./_args.ts";
 import { type BenchReport, type CaseResult, speedup, type Timing, timing } from "./_report.ts";

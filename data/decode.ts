@@ -8,14 +8,13 @@
 // transform), resize so the SHORT side is `size` and crop the centre size x size
 // (sharp's `fit: "cover"` is exactly that), and return packed HWC uint8 RGB.
 
-type Sharp = typeof import("npm:sharp@0.34.5");
+type Sharp = typeof import("sharp");
 
 let sharpPromise: Promise<Sharp> | null = null;
 
 /** Loads sharp on first use (the only place it is imported). */
 async function getSharp(): Promise<Sharp> {
-  // deno-lint-ignore no-import-prefix -- until deno.json maps "sharp" (see the report)
-  sharpPromise ??= import("npm:sharp@0.34.5").then((m) => {
+  sharpPromise ??= import("sharp").then((m) => {
     const sharp = ((m as { default?: Sharp }).default ?? m) as Sharp;
     // Decodes run several at a time (one libuv thread each); a single libvips thread
     // per image avoids oversubscribing small machines.

@@ -20,8 +20,8 @@
 import type { PeerShape } from "./_shape.ts";
 import { medianOf } from "../_time.ts";
 
-type TF = typeof import("npm:@tensorflow/tfjs@4.22.0");
-type TFTensor = import("npm:@tensorflow/tfjs@4.22.0").Tensor;
+type TF = typeof import("@tensorflow/tfjs");
+type TFTensor = import("@tensorflow/tfjs").Tensor;
 
 /** A peer workload at one shape. */
 export interface PeerTask {
@@ -74,10 +74,8 @@ interface WebGPUBackendLike {
  * ```
  */
 export async function openTfjsPeer(): Promise<Peer> {
-  // deno-lint-ignore no-import-prefix -- until deno.json maps the tfjs packages
-  const tf: TF = await import("npm:@tensorflow/tfjs@4.22.0");
-  // deno-lint-ignore no-import-prefix -- as above
-  await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+  const tf: TF = await import("@tensorflow/tfjs");
+  await import("@tensorflow/tfjs-backend-webgpu");
   tf.env().set("WEBGPU_CPU_FORWARD", false);
   if (!(await tf.setBackend("webgpu"))) throw new Error("tf.setBackend('webgpu') returned false");
   await tf.ready();

@@ -78,20 +78,35 @@ function oneOf<T extends string>(
 
 /** The parsed command line. */
 export interface TrainCommand {
+  /** --dataset. */
   dataset: "synthetic" | "fashion-mnist" | "folder";
+  /** --data. */
   data?: string;
+  /** --config. */
   config: "tiny" | "small" | "paper";
+  /** --columns. */
   columns: 1 | 2;
+  /** --epochs. */
   epochs: number;
+  /** --batch. */
   batch: number;
+  /** --lr. */
   lr: number;
+  /** --schedule. */
   schedule: Schedule;
+  /** --step-epochs. */
   stepEpochs: number;
+  /** --seed. */
   seed: number;
+  /** --out. */
   out: string;
+  /** --resume. */
   resume?: string;
+  /** --eval-every. */
   evalEvery: number;
+  /** --ten-crop. */
   tenCrop: boolean;
+  /** --help. */
   help: boolean;
 }
 

@@ -56,6 +56,12 @@ export interface TrainOptions {
   init?: InitScheme;
   /** Overrides the weight init's standard deviation. */
   initStd?: number;
+  /**
+   * Multiplies fc8's initial weights (default 1). A small gain (e.g. 0.05) starts the
+   * logits near zero, so the first updates of a kaiming-initialised small config do not
+   * come from a saturated softmax (which kills conv5's units in a few steps).
+   */
+  outputGain?: number;
   /** Random crops, flips and lighting (default true); false: centre crops. */
   augment?: boolean;
   /** Dropout probability, overriding the config's. */
@@ -168,8 +174,9 @@ export interface TrainState {
   bad: number;
   /** Running sums of the current epoch. */
   sums: { loss: number; top1: number; top5: number; images: number };
-  /** Options that must match on resume. */
+  /** The run's seed (must match on resume). */
   seed: number;
+  /** The run's batch size (must match on resume). */
   batch: number;
   /** Fingerprint of the dataset trained on. */
   dataset: string;
@@ -319,10 +326,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       checkpoint = options.resume;
       savedStep = state.step;
     } else {
-      net.writeParameters(
-        initParameters(cfg, seed, { scheme: options.init, std: options.initStd }),
-        "weight",
-      );
+      const init = initParameters(cfg, seed, { scheme: options.init, std: options.initStd });
+      const gain = options.outputGain ?? 1;
+      if (gain !== 1) init.get("fc8.weight")!.forEach((v, i, a) => a[i] = v * gain);
+      net.writeParameters(init, "weight");
       net.clearMomentum();
     }
     if (options.out) {

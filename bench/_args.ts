@@ -19,6 +19,12 @@ export interface BenchOptions {
   minIterations: number;
   /** Untimed warm-up iterations before measuring. */
   warmup: number;
+  /** GPU work per timed iteration the runs-per-iteration calibration aims for, ms. */
+  targetMs: number;
+  /** Cap on runs per timed iteration. */
+  maxRepeat: number;
+  /** A peer iteration (at our runs per iteration) longer than this is recalibrated, ms. */
+  peerMaxMs: number;
   /** Print the usage and exit. */
   help: boolean;
 }
@@ -41,6 +47,12 @@ next to TensorFlow.js's WebGPU backend on the same adapter.
   --time MS          minimum measuring time per case and side (default 500)
   --iterations N     minimum timed iterations per case and side (default 5)
   --warmup N         untimed warm-up iterations (default 2)
+  --target MS        GPU work per timed iteration: each iteration records R runs into
+                     one submit and waits once; R is the smallest power of two giving
+                     at least MS of work (default 60); figures are per run
+  --max-repeat N     cap on R (default 256)
+  --peer-max MS      when the peer takes longer than MS for R runs, it gets its own,
+                     smaller R (reported in the JSON and as "ours/peer" runs) (default 3000)
   --help             print this help
 `;
 
@@ -83,6 +95,9 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
         time: { type: "string" },
         iterations: { type: "string" },
         warmup: { type: "string" },
+        target: { type: "string" },
+        "max-repeat": { type: "string" },
+        "peer-max": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -105,6 +120,9 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
     timeMs: positiveInt("time", values.time, 500),
     minIterations: positiveInt("iterations", values.iterations, 5),
     warmup: positiveInt("warmup", values.warmup, 2, 0),
+    targetMs: positiveInt("target", values.target, 60),
+    maxRepeat: positiveInt("max-repeat", values["max-repeat"], 256),
+    peerMaxMs: positiveInt("peer-max", values["peer-max"], 3000),
     help: values.help ?? false,
   };
 }

@@ -25,6 +25,13 @@ export interface KernelBenchCase {
   op: string;
   /** Human-readable shape, e.g. "N=4 48x27x27 -> 128x27x27 k5 p2". */
   shape: string;
+  /**
+   * The shape as numbers, read by the peer matcher in preference to parsing `shape`.
+   * Keys by family: conv2d `n c h w k kh kw stride pad groups`; maxpool `n c h w size
+   * stride`; lrn `n c h w size`; gemm/linear `m k n` (+ `relu` 0/1); relu backward and
+   * dropout `size`; softmaxXent `n classes`; sgd `size`.
+   */
+  dims?: Record<string, number>;
   /** Floating-point operations per run (conv/GEMM: 2*MACs), for GFLOP/s. */
   flops?: number;
   /** Bytes read + written per run (pool, LRN, elementwise), for GB/s. */

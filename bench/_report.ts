@@ -1,9 +1,13 @@
 // The benchmark's figures: throughput and ratio arithmetic, the JSON report's shape,
 // and the stdout table. Pure, so tests check the arithmetic without a GPU.
 
-/** Latency statistics of one side (ours or the peer) of one case, milliseconds. */
+/**
+ * Latency statistics of one side (ours or the peer) of one case, milliseconds PER RUN:
+ * each timed iteration records `repeat` runs into one submit and waits once, and its
+ * time is divided by `repeat` (see {@link amortise}).
+ */
 export interface Timing {
-  /** Median latency of the timed iterations. */
+  /** Median time per run. */
   medianMs: number;
   /** Fastest iteration. */
   minMs: number;
@@ -13,6 +17,10 @@ export interface Timing {
   meanMs: number;
   /** Timed iterations. */
   samples: number;
+  /** Runs recorded per timed iteration (one submit, one wait). */
+  repeat: number;
+  /** Median of the whole iterations (repeat runs + one submit-and-wait), ms. */
+  iterationMs: number;
   /** GFLOP/s at the median, when the case counts flops. */
   gflops?: number;
   /** GB/s at the median, when the case counts bytes (and not flops). */
@@ -60,6 +68,8 @@ export interface BenchReport {
     timeMs: number;
     minIterations: number;
     warmup: number;
+    targetMs: number;
+    maxRepeat: number;
     filter: string | null;
     peer: boolean;
   };
@@ -99,17 +109,76 @@ export function gbps(bytes: number, ms: number): number {
   return bytes / (ms * 1e-3) / 1e9;
 }
 
-/** Latency statistics plus throughput (GFLOP/s if `flops`, else GB/s if `bytes`). */
-export function timing(
-  latency: { p50: number; min: number; max: number; mean: number; samples: number },
-  work: { flops?: number; bytes?: number },
-): Timing {
-  const t: Timing = {
-    medianMs: latency.p50,
-    minMs: latency.min,
-    maxMs: latency.max,
-    meanMs: latency.mean,
+/** Latency statistics of timed iterations, milliseconds (as tinybench reports them). */
+export interface Latency {
+  /** Median. */
+  p50: number;
+  /** Fastest. */
+  min: number;
+  /** Slowest. */
+  max: number;
+  /** Mean. */
+  mean: number;
+  /** Number of timed iterations. */
+  samples: number;
+}
+
+/**
+ * Per-run statistics of iterations that each ran `repeat` runs: every time divided by
+ * `repeat` (the fixed submit-and-wait cost is then spread over the runs).
+ *
+ * @example
+ * ```ts
+ * amortise({ p50: 80, min: 72, max: 96, mean: 82, samples: 5 }, 8); // p50 10, min 9, ...
+ * ```
+ */
+export function amortise(latency: Latency, repeat: number): Latency {
+  if (!(Number.isInteger(repeat) && repeat >= 1)) {
+    throw new RangeError(`amortise: repeat must be a positive integer, got ${repeat}`);
+  }
+  return {
+    p50: latency.p50 / repeat,
+    min: latency.min / repeat,
+    max: latency.max / repeat,
+    mean: latency.mean / repeat,
     samples: latency.samples,
+  };
+}
+
+/**
+ * The smallest power of two `r` (at most `maxRepeat`) whose estimated work `r * perRunMs`
+ * reaches `targetMs`; `perRunMs` is a probe's time minus the submit-and-wait floor,
+ * divided by the probe's runs.
+ *
+ * @example
+ * ```ts
+ * repeatFor(2.5, 60, 256); // 32: 32 x 2.5 ms = 80 ms >= 60 ms, 16 x 2.5 = 40 ms is short
+ * ```
+ */
+export function repeatFor(perRunMs: number, targetMs: number, maxRepeat: number): number {
+  let r = 1;
+  while (r < maxRepeat && r * Math.max(perRunMs, 1e-3) < targetMs) r *= 2;
+  return Math.min(r, maxRepeat);
+}
+
+/**
+ * Per-run statistics plus throughput (GFLOP/s if `flops`, else GB/s if `bytes`) of
+ * iterations that each ran `repeat` runs.
+ */
+export function timing(
+  latency: Latency,
+  work: { flops?: number; bytes?: number },
+  repeat = 1,
+): Timing {
+  const per = amortise(latency, repeat);
+  const t: Timing = {
+    medianMs: per.p50,
+    minMs: per.min,
+    maxMs: per.max,
+    meanMs: per.mean,
+    samples: per.samples,
+    repeat,
+    iterationMs: latency.p50,
   };
   if (work.flops) t.gflops = gflops(work.flops, t.medianMs);
   else if (work.bytes) t.gbps = gbps(work.bytes, t.medianMs);
@@ -141,12 +210,32 @@ function rate(t: Timing | null): string {
   return "—";
 }
 
-/** The stdout table: one line per case, columns padded. */
+/**
+ * The stdout table: one line per case, columns padded. Times are per run; "runs" is the
+ * runs per timed iteration (ours, or "ours/peer" when the peer was calibrated apart).
+ */
 export function formatTable(rows: readonly CaseResult[]): string {
-  const head = ["case", "shape", "median ms", "min-max ms", "ours", "tfjs ms", "tfjs", "tfjs/ours"];
+  const head = [
+    "case",
+    "shape",
+    "runs",
+    "median ms",
+    "min-max ms",
+    "ours",
+    "tfjs ms",
+    "tfjs",
+    "tfjs/ours",
+  ];
+  const runs = (r: CaseResult) => {
+    if (!r.ours) return "—";
+    return r.peer && r.peer.repeat !== r.ours.repeat
+      ? `${r.ours.repeat}/${r.peer.repeat}`
+      : String(r.ours.repeat);
+  };
   const lines = rows.map((r) => [
     r.name,
     r.shape,
+    runs(r),
     r.ours ? fmt(r.ours.medianMs) : "FAILED",
     r.ours ? `${fmt(r.ours.minMs)}-${fmt(r.ours.maxMs)}` : "—",
     rate(r.ours),
@@ -156,7 +245,7 @@ export function formatTable(rows: readonly CaseResult[]): string {
   ]);
   const all = [head, ...lines];
   const widths = head.map((_, i) => Math.max(...all.map((l) => l[i].length)));
-  const right = new Set([2, 3, 4, 5, 6, 7]);
+  const right = new Set([2, 3, 4, 5, 6, 7, 8]);
   const pad = (l: string[]) =>
     l.map((c, i) => right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ")
       .trimEnd();

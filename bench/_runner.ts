@@ -1,13 +1,27 @@
 // The benchmark loop: discover bench/cases/*.ts, validate each case, time it with
-// tinybench (every iteration submits and awaits the queue, so GPU work is timed, not
-// encoding), time the peer at the same shape, and assemble the report. A case that
+// tinybench, time the peer at the same shape, and assemble the report. A case that
 // fails to load, prepare, validate or run is reported and the loop goes on; the run
 // as a whole then fails.
+//
+// Amortisation: in Deno an empty submit + onSubmittedWorkDone costs ~12 ms (a poll
+// loop), more than many kernels. So every timed iteration records R runs of the case
+// into ONE encoder, submits once and waits once, and the figures are iteration time / R.
+// R is calibrated per case: the smallest power of two whose work (probe time minus the
+// measured floor) reaches --target ms. The peer runs its op R times before its one
+// sync, the same R, unless that would take longer than --peer-max (then it gets its
+// own R, reported). Encoding is inside the timed region on both sides.
 
 import { Bench } from "tinybench";
 import type { KernelBenchCase } from "./_case.ts";
 import type { BenchOptions } from "./_args.ts";
-import { type BenchReport, type CaseResult, speedup, type Timing, timing } from "./_report.ts";
+import {
+  type BenchReport,
+  type CaseResult,
+  repeatFor,
+  speedup,
+  type Timing,
+  timing,
+} from "./_report.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
 import { peerKey, peerShapeOf } from "./peers/_shape.ts";
@@ -108,7 +122,40 @@ async function measure(
   return { p50: l.p50, min: l.min, max: l.max, mean: l.mean, samples: l.samplesCount };
 }
 
-async function timeOurs(column: Column, c: KernelBenchCase, o: BenchOptions): Promise<Timing> {
+/** Milliseconds of one call of `fn`. */
+async function clock(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/**
+ * Runs per iteration for `iterate`: probes R = 1 (after one warm call), estimates the
+ * work per run as (probe - floor) / R, jumps to the power of two that reaches the
+ * target, and re-probes until the work reaches it or R hits the cap.
+ */
+async function calibrate(
+  iterate: (repeat: number) => Promise<void>,
+  floorMs: number,
+  o: BenchOptions,
+): Promise<number> {
+  await iterate(1);
+  let r = 1;
+  for (;;) {
+    const t = await clock(() => iterate(r));
+    const work = t - floorMs;
+    if (work >= o.targetMs || r >= o.maxRepeat) return r;
+    r = Math.max(2 * r, repeatFor(Math.max(work, 0) / r, o.targetMs, o.maxRepeat));
+    r = Math.min(r, o.maxRepeat);
+  }
+}
+
+async function timeOurs(
+  column: Column,
+  c: KernelBenchCase,
+  o: BenchOptions,
+  floorMs: number,
+): Promise<Timing> {
   const prepared = await c.prepare(column);
   try {
     try {
@@ -117,13 +164,15 @@ async function timeOurs(column: Column, c: KernelBenchCase, o: BenchOptions): Pr
     } catch (e) {
       throw new Error(`validation failed: ${message(e)}`);
     }
-    const lat = await measure(c.name, o, async () => {
+    const iterate = async (repeat: number) => {
       const enc = new Encoder(column, c.name);
-      prepared.run(enc);
+      for (let i = 0; i < repeat; i++) prepared.run(enc);
       enc.submit();
       await sync(column);
-    });
-    return timing(lat, c);
+    };
+    const repeat = await calibrate(iterate, floorMs, o);
+    const lat = await measure(c.name, o, () => iterate(repeat));
+    return timing(lat, c, repeat);
   } finally {
     prepared.dispose();
   }
@@ -201,7 +250,7 @@ export async function runBench(o: BenchOptions, io: RunnerIO): Promise<RunOutcom
       };
       results.push(r);
       try {
-        r.ours = await timeOurs(column, c, o);
+        r.ours = await timeOurs(column, c, o, oursFloor);
       } catch (e) {
         r.error = message(e);
         failures.push({ what: `${c.name} (${c.op}, ${module})`, error: r.error });
@@ -211,10 +260,11 @@ export async function runBench(o: BenchOptions, io: RunnerIO): Promise<RunOutcom
       if (!peer) r.peerMissing = peerError ?? "peer disabled (--no-peer)";
       else if (!shape || !key) r.peerMissing = "no peer equivalent for this op/shape";
       else {
-        let got = peerCache.get(key);
+        const cacheKey = `${key} R=${r.ours.repeat}`;
+        let got = peerCache.get(cacheKey);
         if (!got) {
-          got = await timePeer(peer, shape, c, o);
-          peerCache.set(key, got);
+          got = await timePeer(peer, shape, c, o, r.ours.repeat);
+          peerCache.set(cacheKey, got);
           if ("missing" in got && got.missing.startsWith("peer failed")) {
             failures.push({ what: `tfjs ${key}`, error: got.missing });
           }
@@ -224,8 +274,10 @@ export async function runBench(o: BenchOptions, io: RunnerIO): Promise<RunOutcom
       }
       if (r.ours && r.peer) r.speedup = speedup(r.peer.medianMs, r.ours.medianMs);
       io.log(
-        `${c.name}: ${r.ours.medianMs.toFixed(2)} ms` +
-          (r.peer ? `, tfjs ${r.peer.medianMs.toFixed(2)} ms` : `, tfjs — (${r.peerMissing})`),
+        `${c.name}: ${r.ours.medianMs.toFixed(3)} ms/run (R=${r.ours.repeat})` +
+          (r.peer
+            ? `, tfjs ${r.peer.medianMs.toFixed(3)} ms/run (R=${r.peer.repeat})`
+            : `, tfjs — (${r.peerMissing})`),
       );
     }
   } finally {
@@ -242,6 +294,8 @@ export async function runBench(o: BenchOptions, io: RunnerIO): Promise<RunOutcom
       timeMs: o.timeMs,
       minIterations: o.minIterations,
       warmup: o.warmup,
+      targetMs: o.targetMs,
+      maxRepeat: o.maxRepeat,
       filter: o.filter?.source ?? null,
       peer: o.peer,
     },
@@ -277,11 +331,17 @@ export async function runBench(o: BenchOptions, io: RunnerIO): Promise<RunOutcom
   return { report, failed: failures.length > 0 };
 }
 
+/**
+ * Times the peer at `repeat` runs per iteration (our R for the case). When one such
+ * iteration takes longer than --peer-max, R is cut to the power of two that fits and
+ * the note says so.
+ */
 async function timePeer(
   peer: Peer,
   shape: NonNullable<ReturnType<typeof peerShapeOf>>,
   c: KernelBenchCase,
   o: BenchOptions,
+  repeat: number,
 ): Promise<{ t: Timing & { note: string } } | { missing: string }> {
   let task;
   try {
@@ -292,8 +352,18 @@ async function timePeer(
   if (typeof task === "string") return { missing: task };
   try {
     await task.check();
-    const lat = await measure(`tfjs ${c.name}`, o, () => task.iterate());
-    return { t: { ...timing(lat, c), note: task.note } };
+    let r = repeat, note = task.note;
+    await task.iterate(1);
+    const probe = await clock(() => task.iterate(r));
+    if (probe > o.peerMaxMs && r > 1) {
+      const per = probe / r;
+      while (r > 1 && r * per > o.peerMaxMs) r >>= 1;
+      note += ` (calibrated apart: R=${r}, ours R=${repeat}, since ${repeat} runs took ${
+        probe.toFixed(0)
+      } ms)`;
+    }
+    const lat = await measure(`tfjs ${c.name}`, o, () => task.iterate(r));
+    return { t: { ...timing(lat, c, r), note } };
   } catch (e) {
     return { missing: `peer failed: ${message(e)}` };
   } finally {

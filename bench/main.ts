@@ -37,11 +37,10 @@ async function main(args: string[]): Promise<number> {
   );
   const floor = report.syncFloorMs;
   console.log(
-    `every iteration includes an empty-submit-and-wait floor of ${
-      floor.ours.toFixed(1)
-    } ms (ours)` +
+    `times are per run: each timed iteration records "runs" runs into one submit and waits ` +
+      `once, so its empty-submit-and-wait floor of ${floor.ours.toFixed(1)} ms (ours)` +
       (floor.peer === null ? "" : ` / ${floor.peer.toFixed(1)} ms (tfjs)`) +
-      "; times are wall-clock on a machine shared with other work",
+      " is spread over the runs; wall-clock on a machine shared with other work",
   );
   await Deno.mkdir(dirname(options.json), { recursive: true });
   await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");

@@ -4,12 +4,14 @@
 import assert from "node:assert/strict";
 import { defaultJsonPath, parseBenchArgs, UsageError } from "../bench/_args.ts";
 import {
+  amortise,
   type BenchReport,
   type CaseResult,
   formatSpeedup,
   formatTable,
   gbps,
   gflops,
+  repeatFor,
   speedup,
   timing,
 } from "../bench/_report.ts";
@@ -88,9 +90,86 @@ Deno.test("bench arithmetic: throughput and ratio", () => {
   assert.equal(formatSpeedup(null), "—");
   const lat = { p50: 4, min: 3, max: 6, mean: 4.5, samples: 9 };
   const t = timing(lat, { flops: 8e9, bytes: 1e9 });
-  assert.deepEqual(t, { medianMs: 4, minMs: 3, maxMs: 6, meanMs: 4.5, samples: 9, gflops: 2000 });
+  assert.deepEqual(t, {
+    medianMs: 4,
+    minMs: 3,
+    maxMs: 6,
+    meanMs: 4.5,
+    samples: 9,
+    repeat: 1,
+    iterationMs: 4,
+    gflops: 2000,
+  });
   assert.equal(timing(lat, { bytes: 4e6 }).gbps, 1);
   assert.equal(timing(lat, {}).gbps, undefined);
+});
+
+Deno.test("bench amortisation: per-run figures and the runs-per-iteration choice", () => {
+  const lat = { p50: 80, min: 72, max: 96, mean: 82, samples: 5 };
+  assert.deepEqual(amortise(lat, 8), { p50: 10, min: 9, max: 12, mean: 10.25, samples: 5 });
+  assert.deepEqual(amortise(lat, 1), lat);
+  assert.throws(() => amortise(lat, 0), /repeat must be a positive integer, got 0/);
+  assert.throws(() => amortise(lat, 1.5), RangeError);
+  // 8 runs of 1e9 flops in 80 ms: 10 ms per run, 100 GFLOP/s, the iteration kept.
+  const t = timing(lat, { flops: 1e9 }, 8);
+  assert.equal(t.medianMs, 10);
+  assert.equal(t.iterationMs, 80);
+  assert.equal(t.repeat, 8);
+  assert.equal(t.gflops, 100);
+  // Smallest power of two reaching the target, capped.
+  assert.equal(repeatFor(2.5, 60, 256), 32); // 16 x 2.5 = 40 < 60 <= 80
+  assert.equal(repeatFor(3.75, 60, 256), 16); // exactly 60
+  assert.equal(repeatFor(70, 60, 256), 1);
+  assert.equal(repeatFor(0.01, 60, 256), 256);
+  assert.equal(repeatFor(0, 60, 64), 64);
+  assert.equal(repeatFor(1, 60, 48), 48);
+});
+
+Deno.test("bench peer shapes: structured dims win over the string, groups kept", () => {
+  const dims = { n: 4, c: 96, h: 27, w: 27, k: 256, kh: 5, kw: 5, stride: 1, pad: 2, groups: 2 };
+  // A misleading string: the dims are what counts.
+  const s = peerShapeOf({ op: "conv2d.forward", shape: "garbage", dims });
+  assert.deepEqual(s, {
+    kind: "conv2d",
+    dir: "forward",
+    n: 4,
+    c: 96,
+    h: 27,
+    w: 27,
+    k: 256,
+    oh: 27,
+    ow: 27,
+    kh: 5,
+    kw: 5,
+    stride: 1,
+    pad: 2,
+    groups: 2,
+  });
+  assert.equal(peerShapeOf({ op: "conv2d.forward", shape: "", dims: { ...dims, c: 95 } }), null);
+  assert.equal(peerShapeOf({ op: "conv2d.forward", shape: "", dims: { ...dims, kh: 0 } }), null);
+  assert.deepEqual(
+    peerShapeOf({ op: "linear.backward", shape: "", dims: { m: 4, k: 9216, n: 2048, relu: 1 } }),
+    { kind: "gemm", dir: "backward", m: 4, k: 9216, n: 2048, bias: true, relu: true },
+  );
+  assert.deepEqual(
+    peerShapeOf({ op: "lrn.forward", shape: "", dims: { n: 4, c: 48, h: 55, w: 55, size: 5 } }),
+    { kind: "lrn", dir: "forward", n: 4, c: 48, h: 55, w: 55 },
+  );
+  assert.equal(
+    peerShapeOf({ op: "lrn.forward", shape: "", dims: { n: 4, c: 48, h: 55, w: 55, size: 3 } }),
+    null,
+  );
+});
+
+Deno.test("bench peer shapes: every conv and fc case of the suite has a peer shape", async () => {
+  const { convCases } = await import("../bench/cases/conv2d.ts");
+  const { fcCases } = await import("../bench/cases/gemm.ts");
+  for (const c of [...convCases(4, { firstLayerData: true }), ...fcCases(4)]) {
+    const s = peerShapeOf(c);
+    assert.ok(s, `${c.name} (${c.op}) has no peer shape`);
+    // The string path agrees with the dims path.
+    assert.deepEqual(peerShapeOf({ op: c.op, shape: c.shape }), s, c.name);
+  }
 });
 
 Deno.test("bench peer shapes: parsed, checked, keyed", () => {
@@ -131,6 +210,16 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
   );
   const lrn = peerShapeOf({ op: "lrn.backward", shape: "N=4 128x27x27 n=5" });
   assert.deepEqual(lrn, { kind: "lrn", dir: "backward", n: 4, c: 128, h: 27, w: 27 });
+  // `N=` is the batch, wherever it stands: never read as LRN's window.
+  assert.deepEqual(peerShapeOf({ op: "lrn.forward", shape: "n=5 N=4 128x27x27" }), {
+    kind: "lrn",
+    dir: "forward",
+    n: 4,
+    c: 128,
+    h: 27,
+    w: 27,
+  });
+  assert.equal(peerShapeOf({ op: "lrn.forward", shape: "N=4 128x27x27 n=3" }), null);
   assert.deepEqual(peerShapeOf({ op: "gemm.forward", shape: "M=4 K=9216 N=2048" }), {
     kind: "gemm",
     dir: "forward",
@@ -138,6 +227,7 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
     k: 9216,
     n: 2048,
     bias: false,
+    relu: false,
   });
   assert.deepEqual(peerShapeOf({ op: "linear.backwardData", shape: "N=4 9216 -> 2048" }), {
     kind: "gemm",
@@ -146,6 +236,16 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
     k: 9216,
     n: 2048,
     bias: true,
+    relu: false,
+  });
+  assert.deepEqual(peerShapeOf({ op: "linear.backward", shape: "B=16 4096 -> 2048 relu" }), {
+    kind: "gemm",
+    dir: "backward",
+    m: 16,
+    k: 4096,
+    n: 2048,
+    bias: true,
+    relu: true,
   });
   assert.deepEqual(peerShapeOf({ op: "sgd.step", shape: "fc6.weight [2048x9216]" }), {
     kind: "sgd",
@@ -163,7 +263,7 @@ Deno.test("bench peer shapes: parsed, checked, keyed", () => {
 });
 
 Deno.test("bench table: one line per case, missing figures as —", () => {
-  const ours = timing({ p50: 10, min: 9, max: 12, mean: 10, samples: 5 }, { flops: 1e9 });
+  const ours = timing({ p50: 40, min: 36, max: 48, mean: 40, samples: 5 }, { flops: 1e9 }, 4);
   const rows: CaseResult[] = [
     {
       name: "conv2 forward",
@@ -174,7 +274,7 @@ Deno.test("bench table: one line per case, missing figures as —", () => {
       key: "k",
       ours,
       peer: {
-        ...timing({ p50: 32, min: 30, max: 40, mean: 33, samples: 5 }, { flops: 1e9 }),
+        ...timing({ p50: 64, min: 60, max: 80, mean: 66, samples: 5 }, { flops: 1e9 }, 2),
         note: "",
       },
       speedup: 3.2,
@@ -195,7 +295,7 @@ Deno.test("bench table: one line per case, missing figures as —", () => {
   assert.equal(lines.length, 4);
   assert.match(
     lines[2],
-    /conv2 forward .* 10\.0 .* 9\.00-12\.0 .* 100 GFLOP\/s .* 32\.0 .* 31\.3 GFLOP\/s .* 3\.20x faster/,
+    /conv2 forward .* 4\/2 .* 10\.0 .* 9\.00-12\.0 .* 100 GFLOP\/s .* 32\.0 .* 31\.3 GFLOP\/s .* 3\.20x faster/,
   );
   assert.match(lines[3], /broken .* FAILED/);
 });
@@ -220,6 +320,8 @@ Deno.test({
           "20",
           "--iterations",
           "3",
+          "--target",
+          "5",
           "--no-peer",
           "--json",
           json,
@@ -232,7 +334,7 @@ Deno.test({
       assert.equal(out.code, 0, `${stdout}\n${new TextDecoder().decode(out.stderr)}`);
       assert.match(
         stdout,
-        /conv1 relu backward\s+N=4 48x55x55\s+[\d.]+\s+[\d.]+-[\d.]+\s+[\d.]+ GB\/s/,
+        /conv1 relu backward\s+N=4 48x55x55\s+\d+\s+[\d.]+\s+[\d.]+-[\d.]+\s+[\d.]+ GB\/s/,
       );
       const report: BenchReport = JSON.parse(await Deno.readTextFile(json));
       assert.equal(report.schema, "alexnet-webgpu/bench-kernels@1");
@@ -249,6 +351,10 @@ Deno.test({
       assert.equal(c.op, "elementwise.reluBackward");
       assert.equal(c.bytes, 3 * 4 * 4 * 48 * 55 * 55);
       assert.ok(c.ours && c.ours.samples >= 3 && c.ours.minMs <= c.ours.medianMs);
+      // Calibrated: at least 5 ms of work per iteration, per-run = iteration / R.
+      assert.ok(c.ours.repeat >= 1 && Number.isInteger(Math.log2(c.ours.repeat)));
+      assert.ok(Math.abs(c.ours.medianMs * c.ours.repeat - c.ours.iterationMs) < 1e-9);
+      assert.equal(report.flags.targetMs, 5);
       assert.ok(c.ours.medianMs <= c.ours.maxMs);
       assert.equal(c.ours.gbps, gbps(c.bytes!, c.ours.medianMs));
       assert.equal(c.peer, null);

@@ -137,6 +137,18 @@ function convCase(layer: string, p: Conv2dParams, dir: Direction): KernelBenchCa
     op: `conv2d.${dir}`,
     shape: `N=${p.batch} ${p.inChannels}x${p.height}x${p.width} -> ${p.outChannels}x${oh}x${oh} ` +
       `k${k} s${p.stride} p${p.padding}`,
+    dims: {
+      n: p.batch,
+      c: p.inChannels,
+      h: p.height,
+      w: p.width,
+      k: p.outChannels,
+      kh: k,
+      kw: k,
+      stride: p.stride as number,
+      pad: p.padding as number,
+      groups: p.groups ?? 1,
+    },
     flops: 2 * macs,
     async prepare(column: Column): Promise<PreparedCase> {
       const conv = await Conv2d.create(column, p);

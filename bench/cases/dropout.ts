@@ -11,6 +11,7 @@ function dropoutCase(batch: number): KernelBenchCase {
     name: "fc6 dropout forward",
     op: "dropout.forward",
     shape: `N=${batch} 2048 p=0.5`,
+    dims: { size },
     bytes: size * 8,
     async prepare(column) {
       const drop = await Dropout.create(column, { size, p: 0.5 });

@@ -14,6 +14,7 @@ export function casesFor(batch: number): KernelBenchCase[] {
     name: "conv1 relu backward",
     op: "elementwise.reluBackward",
     shape: `N=${batch} 48x55x55`,
+    dims: { size },
     bytes: 3 * 4 * size,
     async prepare(column) {
       const ew = await Elementwise.create(column, { size });

@@ -36,6 +36,7 @@ function fcCase(layer: string, batch: number, backward: boolean): KernelBenchCas
     name: `${layer} ${backward ? "backward" : "forward"}`,
     op: backward ? "linear.backward" : "linear.forward",
     shape: `B=${batch} ${IN} -> ${OUT}${relu ? " relu" : ""}`,
+    dims: { m: batch, k: IN, n: OUT, relu: relu ? 1 : 0 },
     // forward: one GEMM; backward: dX and dW GEMMs (db rides along as an extra column).
     flops: (backward ? 4 : 2) * batch * IN * OUT,
     async prepare(column: Column): Promise<PreparedCase> {

@@ -31,6 +31,7 @@ function lrnCase(
     op: `lrn.${dir}`,
     // "n=5" last: the peer's shape parser reads `n` for the window after `N=` for batch.
     shape: `N=${batch} ${channels}x${side}x${side} n=5`,
+    dims: { n: batch, c: channels, h: side, w: side, size: 5 },
     bytes: 4 * size * (dir === "forward" ? 2 : 3),
     async prepare(column) {
       const p = { batch, channels, height: side, width: side };

@@ -31,6 +31,7 @@ function poolCase(
     name: `${layer} ${dir}`,
     op: `maxpool.${dir}`,
     shape: `N=${batch} ${channels}x${side}x${side} -> ${channels}x${out}x${out} k3 s2`,
+    dims: { n: batch, c: channels, h: side, w: side, size: 3, stride: 2 },
     bytes: 4 * (dir === "forward" ? inSize + outSize : 2 * inSize + outSize),
     async prepare(column) {
       const pool = await MaxPool.create(column, { batch, channels, height: side, width: side });

@@ -39,6 +39,8 @@ function sgdCase(name: string, params: [string, number[]][]): KernelBenchCase {
     shape: params.length === 1
       ? `${params[0][0]} [${params[0][1].join("x")}]`
       : `${params.length} tensors, ${(total / 1e6).toFixed(1)}M params`,
+    // The peer runs one tensor; a 16-tensor update has no single-op equivalent there.
+    dims: params.length === 1 ? { size: total } : undefined,
     bytes: total * 4 * 5, // read w, dW, v; write w, v
     async prepare(column: Column) {
       const sgd = await Sgd.create(column, { sizes });

@@ -11,6 +11,7 @@ function xentCase(batch: number): KernelBenchCase {
     name: "fc8 softmax cross-entropy",
     op: "softmaxXent.run",
     shape: `N=${batch} 1000 classes (loss + dLogits + hits)`,
+    dims: { n: batch, classes },
     // logits read twice (max/rank pass, exp pass) and once more for dLogits; dLogits written.
     bytes: size * 4 * 4 + batch * 8,
     async prepare(column) {

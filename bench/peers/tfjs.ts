@@ -27,8 +27,11 @@ type TFTensor = import("@tensorflow/tfjs").Tensor;
 export interface PeerTask {
   /** What the peer runs, e.g. "tf.conv2d NHWC". */
   note: string;
-  /** One timed iteration: record the op(s), submit, await the queue, free outputs. */
-  iterate(): Promise<void>;
+  /**
+   * One timed iteration: record the op(s) `repeat` times (default 1), submit, await the
+   * queue once, free the outputs.
+   */
+  iterate(repeat?: number): Promise<void>;
   /** Runs once and checks the output's shape and that it is finite; throws otherwise. */
   check(): Promise<void>;
   /** Frees the inputs. */
@@ -96,10 +99,13 @@ export async function openTfjsPeer(): Promise<Peer> {
     sync: "endComputePassEncoder + submitQueue, then await device.queue.onSubmittedWorkDone()",
     notes: [
       "conv2d, maxPool, LRN run channels-last (NHWC, filters [kh,kw,in,out]); ours NCHW",
+      "conv2d forward: tf.fused.conv2d with bias + relu (ours fuses both too)",
+      "conv2d/linear backward: no ReLU mask on dY in the peer (ours fuses it), so the peer does slightly less work",
+      "grouped conv (groups > 1): TF.js has no groups, so one conv per group on pre-split inputs, outputs concatenated (what a TF.js user writes)",
       "LRN: depthRadius 2, bias 2, alpha 1e-4 (TF.js does not divide alpha by n), beta 0.75",
       "conv2d backward: Conv2DBackpropInput / Conv2DBackpropFilter kernels, default flags",
       "maxpool/LRN backward: MaxPoolGrad / LRNGrad kernels given the forward's output",
-      "fc layers: tf.matMul with the transposes of x·Wᵀ, dY·W, dYᵀ·x (linear forward: fused bias + relu)",
+      "fc layers: tf.matMul with the transposes of x·Wᵀ, dY·W, dYᵀ·x (linear forward: fused bias, + relu where the layer has one); linear backward = dY·W, dYᵀ·x and sum(dY)",
       "ReLU backward: dy * step(y) (TF.js's own Relu gradient)",
     ],
     prepare: (shape) => makeTask(tf, shape, sync),
@@ -123,8 +129,11 @@ function makeTask(tf: TF, s: PeerShape, sync: () => Promise<void>): PeerTask | s
   };
   return {
     note: b.note,
-    async iterate() {
-      tf.dispose(await once());
+    async iterate(repeat = 1) {
+      const outs: (TFTensor | TFTensor[])[] = [];
+      for (let r = 0; r < repeat; r++) outs.push(tf.tidy(b.run));
+      await sync();
+      tf.dispose(outs.flat());
     },
     async check() {
       const out = await once();
@@ -149,44 +158,73 @@ function build(tf: TF, s: PeerShape): Build | string {
   const rnd = (shape: number[]) => tf.randomUniform(shape, -1, 1, "float32", 7);
   switch (s.kind) {
     case "conv2d": {
-      if (s.groups !== 1) return "tf.conv2d has no groups";
-      const x = rnd([s.n, s.h, s.w, s.c]), f = rnd([s.kh, s.kw, s.c, s.k]).mul(0.1);
-      const dy = rnd([s.n, s.oh, s.ow, s.k]);
+      // TF.js has no grouped convolution: G convolutions of the per-group shape on
+      // pre-split tensors, outputs concatenated along channels.
+      const G = s.groups, cg = s.c / G, kg = s.k / G;
       const strides: [number, number] = [s.stride, s.stride];
-      const inputs = [x, f, dy] as TFTensor[];
+      const xs: TFTensor[] = [], fs: TFTensor[] = [], dys: TFTensor[] = [], bs: TFTensor[] = [];
+      for (let g = 0; g < G; g++) {
+        xs.push(rnd([s.n, s.h, s.w, cg]));
+        fs.push(rnd([s.kh, s.kw, cg, kg]).mul(0.1));
+        dys.push(rnd([s.n, s.oh, s.ow, kg]));
+        bs.push(rnd([kg]));
+      }
+      const inputs = [...xs, ...fs, ...dys, ...bs];
+      const cat = (parts: TFTensor[]) => (G === 1 ? parts[0] : tf.concat(parts, 3));
+      const grouped = G === 1 ? "" : ` x${G} groups + concat`;
       if (s.dir === "forward") {
         return {
-          note: "tf.conv2d NHWC",
+          note: `tf.fused.conv2d NHWC + bias + relu${grouped}`,
           inputs,
-          run: () => tf.conv2d(x as never, f as never, strides, s.pad),
+          run: () =>
+            cat(xs.map((x, g) =>
+              tf.fused.conv2d({
+                x: x as never,
+                filter: fs[g] as never,
+                strides,
+                pad: s.pad,
+                bias: bs[g],
+                activation: "relu",
+              })
+            )),
           out: [s.n, s.oh, s.ow, s.k],
         };
       }
       if (s.dir === "backwardData") {
         return {
-          note: "Conv2DBackpropInput NHWC",
+          note: `Conv2DBackpropInput NHWC${grouped}`,
           inputs,
           run: () =>
-            tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: f }, {
-              strides,
-              pad: s.pad,
-              dataFormat: "NHWC",
-              inputShape: [s.n, s.h, s.w, s.c],
-            }) as TFTensor,
+            cat(
+              dys.map((dy, g) =>
+                tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: fs[g] }, {
+                  strides,
+                  pad: s.pad,
+                  dataFormat: "NHWC",
+                  inputShape: [s.n, s.h, s.w, cg],
+                }) as TFTensor
+              ),
+            ),
           out: [s.n, s.h, s.w, s.c],
         };
       }
       return {
-        note: "Conv2DBackpropFilter NHWC",
+        note: `Conv2DBackpropFilter NHWC + bias grad sum(dY)${grouped}`,
         inputs,
-        run: () =>
-          tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-            strides,
-            pad: s.pad,
-            dataFormat: "NHWC",
-            filterShape: [s.kh, s.kw, s.c, s.k],
-          }) as TFTensor,
-        out: [s.kh, s.kw, s.c, s.k],
+        run: () => {
+          const dw = cat(
+            xs.map((x, g) =>
+              tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: dys[g] }, {
+                strides,
+                pad: s.pad,
+                dataFormat: "NHWC",
+                filterShape: [s.kh, s.kw, cg, kg],
+              }) as TFTensor
+            ),
+          );
+          return [dw, ...dys.map((dy) => tf.sum(dy, [0, 1, 2]))];
+        },
+        out: [s.kh, s.kw, cg, s.k],
       };
     }
     case "maxpool": {
@@ -243,11 +281,24 @@ function build(tf: TF, s: PeerShape): Build | string {
       const bias = rnd([s.n]);
       const inputs = [x, w, dy, bias];
       if (s.dir === "forward" && s.bias) {
+        const activation = s.relu ? "relu" : "linear";
         return {
-          note: "tf.fused.matMul x·Wᵀ + b, relu",
+          note: `tf.fused.matMul x·Wᵀ + b${s.relu ? ", relu" : ""}`,
           inputs,
-          run: () => tf.fused.matMul({ a: x, b: w, transposeB: true, bias, activation: "relu" }),
+          run: () => tf.fused.matMul({ a: x, b: w, transposeB: true, bias, activation }),
           out: [s.m, s.n],
+        };
+      }
+      if (s.dir === "backward") {
+        return {
+          note: "tf.matMul dY·W and dYᵀ·x" + (s.bias ? ", db = sum(dY)" : ""),
+          inputs,
+          run: () => [
+            tf.matMul(dy, w),
+            tf.matMul(dy, x, true, false),
+            ...(s.bias ? [tf.sum(dy, 0)] : []),
+          ],
+          out: [s.m, s.k],
         };
       }
       if (s.dir === "forward") {

@@ -48,6 +48,7 @@ export * from "./model/alexnet.ts";
 export * from "./model/step.ts";
 export * from "./model/train.ts";
 export * from "./model/evaluate.ts";
+export { predict, type Prediction } from "./model/cli_predict.ts";
 
 // Data: datasets, preparation and the loader.
 export * from "./data/mod.ts";

@@ -3,8 +3,33 @@
 
 import { parseArgs } from "node:util";
 
+/** Which benchmarks a run does. */
+export type Suite = "kernels" | "e2e" | "data" | "all";
+
 /** Parsed options of one benchmark run. */
 export interface BenchOptions {
+  /** kernels (default), e2e, data, or all of them. */
+  suite: Suite;
+  /** A report to compare this run (or `compareWith`) against. */
+  compare: string | null;
+  /** With `compare`: compare these two files and run nothing. */
+  compareWith: string | null;
+  /** e2e: fewer steps, smaller batches (a few minutes). */
+  quick: boolean;
+  /** e2e: the TF.js peer (off with --no-peer or --no-tfjs). */
+  tfjs: boolean;
+  /** e2e: the PyTorch peer (off with --no-peer or --no-torch). */
+  torch: boolean;
+  /** e2e: paper config batch (default 8, --quick 4). */
+  paperBatch: number | null;
+  /** e2e: skip the epoch rows. */
+  epochs: boolean;
+  /** e2e: configs of the step table (default tiny,small,paper). */
+  configs: string[];
+  /** e2e JSON report path. */
+  e2eJson: string;
+  /** e2e ratio chart PNG path. */
+  chart: string;
   /** Only cases whose name or op matches (case-insensitive). */
   filter: RegExp | null;
   /** Batch size passed to case factories. */
@@ -37,13 +62,30 @@ export class UsageError extends Error {
 /** The `--help` text. */
 export const USAGE: string = `Usage: deno task bench [flags]
 
-Times every kernel case in bench/cases/*.ts at the paper's per-column layer shapes,
-next to TensorFlow.js's WebGPU backend on the same adapter.
+--suite kernels (default): every kernel case in bench/cases/*.ts at the paper's
+per-column layer shapes, next to TensorFlow.js's WebGPU backend on the same adapter.
+--suite e2e: train-step time of tiny/small/paper on 1 and 2 columns next to TF.js
+WebGPU and PyTorch CPU, epoch times (synthetic, Fashion-MNIST), ImageNet projection,
+a JSON report and a PNG chart of the ratios. --suite data: prepare/loader throughput.
+--suite all: all three.
 
+  --suite NAME       kernels | e2e | data | all (default kernels)
+  --compare OLD      after the run, print what got faster or slower than OLD.json
+  --with NEW         with --compare: compare OLD.json with NEW.json, run nothing
+  --quick            e2e: fewer steps, smaller batches, shorter epochs
+  --no-tfjs          e2e: skip the TF.js peer
+  --no-torch         e2e: skip the PyTorch peer
+  --paper-batch N    e2e: batch of the paper config (default 8, --quick 4)
+  --configs LIST     e2e: configs of the step table (default tiny,small,paper)
+  --no-epochs        e2e: skip the epoch rows
+  --e2e-json PATH    e2e JSON report (default out/bench/e2e-<date>.json)
+  --chart PATH       e2e ratio chart (default out/bench/e2e-<date>.png)
+
+Kernel flags:
   --filter REGEX     only cases whose name or op matches (case-insensitive)
   --batch N          batch size for case factories (default 4)
   --json PATH        JSON report path (default out/bench/kernels-<date>.json)
-  --no-peer          skip the TensorFlow.js peer
+  --no-peer          skip the peers (kernels: TF.js; e2e: TF.js and PyTorch)
   --time MS          minimum measuring time per case and side (default 500)
   --iterations N     minimum timed iterations per case and side (default 5)
   --warmup N         untimed warm-up iterations (default 2)
@@ -98,6 +140,17 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
         target: { type: "string" },
         "max-repeat": { type: "string" },
         "peer-max": { type: "string" },
+        suite: { type: "string" },
+        compare: { type: "string" },
+        with: { type: "string" },
+        quick: { type: "boolean" },
+        "no-tfjs": { type: "boolean" },
+        "no-torch": { type: "boolean" },
+        "paper-batch": { type: "string" },
+        configs: { type: "string" },
+        "no-epochs": { type: "boolean" },
+        "e2e-json": { type: "string" },
+        chart: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -112,7 +165,35 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
       throw new UsageError(`--filter: bad regular expression: ${(e as Error).message}`);
     }
   }
+  const suite = values.suite ?? "kernels";
+  if (!["kernels", "e2e", "data", "all"].includes(suite)) {
+    throw new UsageError(`--suite expects kernels, e2e, data or all, got "${suite}"`);
+  }
+  if (values.with !== undefined && values.compare === undefined) {
+    throw new UsageError("--with needs --compare OLD.json");
+  }
+  const configs = (values.configs ?? "tiny,small,paper").split(",").map((c) => c.trim());
+  for (const c of configs) {
+    if (!["tiny", "small", "paper"].includes(c)) {
+      throw new UsageError(`--configs: unknown config "${c}" (tiny, small, paper)`);
+    }
+  }
+  const day = now.toISOString().slice(0, 10);
+  const noPeer = values["no-peer"] ?? false;
   return {
+    suite: suite as Suite,
+    compare: values.compare ?? null,
+    compareWith: values.with ?? null,
+    quick: values.quick ?? false,
+    tfjs: !noPeer && !values["no-tfjs"],
+    torch: !noPeer && !values["no-torch"],
+    paperBatch: values["paper-batch"] === undefined
+      ? null
+      : positiveInt("paper-batch", values["paper-batch"], 8),
+    epochs: !values["no-epochs"],
+    configs,
+    e2eJson: values["e2e-json"] ?? `out/bench/e2e-${day}.json`,
+    chart: values.chart ?? `out/bench/e2e-${day}.png`,
     filter,
     batch: positiveInt("batch", values.batch, 4),
     json: values.json ?? defaultJsonPath(now),

@@ -212,9 +212,23 @@ export class Column {
     }
   }
 
-  /** Resolves with `p`, or rejects with the reason if the device is lost first. */
-  guard<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.#lostPromise]);
+  /**
+   * Resolves with `p`, or rejects with the loss reason if the device is lost first.
+   * A rejection of `p` that comes from the loss (e.g. a map on a destroyed device)
+   * is reported as the loss, not as the generic validation error it surfaces as.
+   */
+  async guard<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await Promise.race([p, this.#lostPromise]);
+    } catch (e) {
+      if (!this.#lost) {
+        // device.lost settles a moment after the failure it causes.
+        const settled = new Promise((r) => setTimeout(r, 50));
+        await Promise.race([this.#lostPromise.catch(() => {}), settled]);
+      }
+      if (this.#lost) throw new Error(this.#lost);
+      throw e;
+    }
   }
 
   /**

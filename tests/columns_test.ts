@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { openColumns } from "../kernels/columns.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { exchange } from "../kernels/transfer.ts";
@@ -112,4 +113,12 @@ Deno.test("encoder refuses dispatches over the workgroup limit", GPU_TEST, async
     () => new Encoder(col).dispatch(p, [], [70000]),
     /noop: dispatch \[70000, 1, 1\] exceeds maxComputeWorkgroupsPerDimension/,
   );
+});
+
+Deno.test("device loss rejects pending reads with the reason", GPU_TEST, async () => {
+  const { columns: [col] } = await openColumns({ count: 1 });
+  const t = Tensor.from(col, new Float32Array(4), [4], "doomed");
+  col.device.destroy();
+  await assert.rejects(() => t.read(), /column 0: device lost \(destroyed\)/);
+  assert.throws(() => col.check(), /device lost/);
 });

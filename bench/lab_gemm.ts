@@ -1,86 +1,180 @@
-// Kernel lab for the GEMM core: times conv2d directions and plain GEMMs at the paper's
-// shapes for a list of tiles, minimum of several runs, awaiting the queue each run.
+// Kernel lab for the GEMM core (llm.c's dev/cuda style): for each paper conv layer and
+// direction, check our output against the CPU reference, then time ours and TF.js's
+// WebGPU backend the same way in the same process and print GFLOP/s and the ratio.
+//
+// Timing is amortised: one sample records `--per` runs (default 8) and waits once
+// (ours: one Encoder + sync; TF.js: `per` op calls + one onSubmittedWorkDone), so the
+// ~12 ms completion poll of Deno's WebGPU does not swamp small layers. A figure is the
+// median of `--reps` samples (the 2 cores are shared; medians resist other jobs).
 //
 //   deno run -A bench/lab_gemm.ts [--batch 4] [--layers conv2,conv3] [--dirs f,d,w]
-//     [--tiles '[{"wgN":32,"wgM":1,"tm":8,"tn":2,"tk":0}]'] [--runs 5] [--gemm 512]
+//     [--tiles '[{"wgN":16,"wgM":1,"tm":8,"tn":8,"tk":0}]'] [--per 8] [--reps 5]
+//     [--no-tfjs] [--no-check] [--gemm 512] [--cpu]
+//
+// --cpu times by this process's CPU time instead of wall time: other jobs on the shared
+// cores then cost us less noise (use it to rank tiles; report wall time against TF.js).
+// Without --tiles each direction uses the profile's per-direction default.
 
 import { parseArgs } from "node:util";
-import { openColumns } from "../kernels/columns.ts";
+import { type Column, openColumns } from "../kernels/columns.ts";
 import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
 import { DEFAULT_TILES, Gemm, type GemmTile } from "../kernels/gemm.ts";
 import { Tensor } from "../kernels/tensor.ts";
+import { assertClose } from "../tests/_assert.ts";
+import { uniform } from "../tests/_rand.ts";
+import {
+  conv2dBackwardDataRef,
+  conv2dBackwardWeightsRef,
+  conv2dForwardRef,
+  maskGrad,
+} from "../tests/reference/conv2d.ts";
+import { paperConvLayers } from "./cases/conv2d.ts";
 
-/** The paper's conv layers, per column, at batch `batch`. */
-export function paperConvs(batch: number): Record<string, Conv2dParams> {
-  return {
-    conv1: {
-      batch,
-      inChannels: 3,
-      height: 224,
-      width: 224,
-      outChannels: 48,
-      kernel: 11,
-      stride: 4,
-      padding: 2,
-      relu: true,
-    },
-    conv2: {
-      batch,
-      inChannels: 48,
-      height: 27,
-      width: 27,
-      outChannels: 128,
-      kernel: 5,
-      padding: 2,
-      relu: true,
-    },
-    conv3: {
-      batch,
-      inChannels: 256,
-      height: 13,
-      width: 13,
-      outChannels: 192,
-      kernel: 3,
-      padding: 1,
-      relu: true,
-    },
-    conv4: {
-      batch,
-      inChannels: 192,
-      height: 13,
-      width: 13,
-      outChannels: 192,
-      kernel: 3,
-      padding: 1,
-      relu: true,
-    },
-    conv5: {
-      batch,
-      inChannels: 192,
-      height: 13,
-      width: 13,
-      outChannels: 128,
-      kernel: 3,
-      padding: 1,
-      relu: true,
-    },
-  };
+type Dir = "f" | "d" | "w";
+const DIR_NAMES: Record<Dir, "forward" | "backwardData" | "backwardWeights"> = {
+  f: "forward",
+  d: "backwardData",
+  w: "backwardWeights",
+};
+
+/** This process's user + system CPU milliseconds (Linux /proc; lavapipe's threads are ours). */
+function cpuMs(): number {
+  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
 }
 
-async function time(col: Parameters<typeof sync>[0], run: (e: Encoder) => void, runs: number) {
+/** Set by --cpu: time by CPU milliseconds instead of wall (steadier on a shared machine). */
+let useCpu = false;
+
+/** Median milliseconds per run: `reps` samples of `per` runs recorded, then one wait. */
+async function timeAmortised(
+  record: () => void,
+  wait: () => Promise<void>,
+  per: number,
+  reps: number,
+): Promise<number> {
   const t: number[] = [];
-  for (let i = 0; i <= runs; i++) {
-    const t0 = performance.now();
-    const enc = new Encoder(col, "lab");
-    run(enc);
-    enc.submit();
-    await sync(col);
-    if (i > 0) t.push(performance.now() - t0); // run 0 compiles
+  const now = () => useCpu ? cpuMs() : performance.now();
+  for (let r = 0; r <= reps; r++) {
+    const t0 = now();
+    for (let i = 0; i < per; i++) record();
+    await wait();
+    if (r > 0) t.push((now() - t0) / per); // sample 0 warms up / compiles
   }
-  t.sort((a, b) => a - b);
-  // The minimum: the machine is shared, and contention only ever adds time.
-  return t[0];
+  return t.sort((a, b) => a - b)[t.length >> 1];
+}
+
+type TF = typeof import("@tensorflow/tfjs");
+
+/** TF.js's WebGPU backend with an explicit flush-and-wait (see bench/peers/tfjs.ts). */
+async function openTfjs(): Promise<{ tf: TF; wait: () => Promise<void> }> {
+  const tf: TF = await import("@tensorflow/tfjs");
+  await import("@tensorflow/tfjs-backend-webgpu");
+  tf.env().set("WEBGPU_CPU_FORWARD", false);
+  if (!(await tf.setBackend("webgpu"))) throw new Error("tf.setBackend('webgpu') failed");
+  await tf.ready();
+  const be = tf.backend() as unknown as {
+    device: GPUDevice;
+    commandEncoder: GPUCommandEncoder | null;
+    endComputePassEncoder(): void;
+    submitQueue(): void;
+  };
+  const wait = async () => {
+    if (be.commandEncoder) {
+      be.endComputePassEncoder();
+      be.submitQueue();
+    }
+    await be.device.queue.onSubmittedWorkDone();
+  };
+  return { tf, wait };
+}
+
+/** TF.js ms per run of `dir` at `p` (NHWC, its natural layout). */
+async function timeTfjs(
+  t: { tf: TF; wait: () => Promise<void> },
+  p: Conv2dParams,
+  oh: number,
+  dir: Dir,
+  per: number,
+  reps: number,
+): Promise<number> {
+  const { tf } = t;
+  const k = p.kernel as number, s = p.stride as number ?? 1, pad = p.padding as number ?? 0;
+  const x = tf.randomUniform([
+    p.batch,
+    p.height,
+    p.width,
+    p.inChannels,
+  ]) as import("@tensorflow/tfjs").Tensor4D;
+  const f = tf.randomUniform([k, k, p.inChannels, p.outChannels]) as typeof x;
+  const dy = tf.randomUniform([p.batch, oh, oh, p.outChannels]) as typeof x;
+  const strides: [number, number] = [s, s];
+  const run = (): import("@tensorflow/tfjs").Tensor => {
+    if (dir === "f") return tf.conv2d(x, f, strides, pad);
+    if (dir === "d") {
+      return tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: f }, {
+        strides,
+        pad,
+        dataFormat: "NHWC",
+        inputShape: x.shape,
+      }) as typeof x;
+    }
+    return tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+      strides,
+      pad,
+      dataFormat: "NHWC",
+      filterShape: f.shape,
+    }) as typeof x;
+  };
+  const outs: import("@tensorflow/tfjs").Tensor[] = [];
+  const ms = await timeAmortised(
+    () => outs.push(run()),
+    async () => {
+      await t.wait();
+      tf.dispose(outs.splice(0));
+    },
+    per,
+    reps,
+  );
+  tf.dispose([x, f, dy]);
+  return ms;
+}
+
+/** Runs all three directions once and compares them with the CPU reference. */
+async function check(col: Column, conv: Conv2d, dirs: Dir[]): Promise<void> {
+  const g = conv.params;
+  const xs = [g.batch, g.inChannels, g.height, g.width];
+  const ws = [g.outChannels, g.inChannels / g.groups, g.kh, g.kw];
+  const ys = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+  const n = (s: number[]) => s.reduce((a, b) => a * b);
+  const xv = uniform(n(xs), 1), wv = uniform(n(ws), 2, -0.1, 0.1);
+  const bv = uniform(g.outChannels, 3, -0.1, 0.1), gv = uniform(n(ys), 4);
+  using x = Tensor.from(col, xv, xs, "x");
+  using w = Tensor.from(col, wv, ws, "w");
+  using b = Tensor.from(col, bv, [g.outChannels], "b");
+  using y = Tensor.empty(col, ys, "y");
+  using dY = Tensor.from(col, gv, ys, "dY");
+  using dX = Tensor.empty(col, xs, "dX");
+  using dW = Tensor.empty(col, ws, "dW");
+  using db = Tensor.empty(col, [g.outChannels], "db");
+  const enc = new Encoder(col, "lab check");
+  conv.forward(enc, { x, w, b, y });
+  if (dirs.includes("d")) conv.backwardData(enc, { w, y, dY, dX });
+  if (dirs.includes("w")) conv.backwardWeights(enc, { x, y, dY, dW, db });
+  enc.submit();
+  const s = { ...g };
+  const yGpu = await y.read();
+  assertClose(yGpu, conv2dForwardRef(s, xv, wv, bv, g.relu), { shape: ys, what: "y" });
+  const gm = maskGrad(gv, g.relu ? yGpu : null);
+  if (dirs.includes("d")) {
+    assertClose(await dX.read(), conv2dBackwardDataRef(s, wv, gm), { rel: 1e-3, what: "dX" });
+  }
+  if (dirs.includes("w")) {
+    const r = conv2dBackwardWeightsRef(s, xv, gm);
+    assertClose(await dW.read(), r.dW, { rel: 1e-3, what: "dW" });
+    assertClose(await db.read(), r.db, { rel: 1e-3, what: "db" });
+  }
 }
 
 if (import.meta.main) {
@@ -90,15 +184,22 @@ if (import.meta.main) {
       layers: { type: "string", default: "conv1,conv2,conv3,conv4,conv5" },
       dirs: { type: "string", default: "f,d,w" },
       tiles: { type: "string" },
-      runs: { type: "string", default: "5" },
+      per: { type: "string", default: "8" },
+      reps: { type: "string", default: "5" },
+      "no-tfjs": { type: "boolean", default: false },
+      "no-check": { type: "boolean", default: false },
       gemm: { type: "string" },
+      cpu: { type: "boolean", default: false },
+      "no-relu": { type: "boolean", default: false },
     },
   });
+  useCpu = values.cpu;
   const { columns: [col], destroy } = await openColumns({ count: 1 });
-  const tiles: Partial<GemmTile>[] = values.tiles
+  const tiles: (Partial<GemmTile> | undefined)[] = values.tiles
     ? JSON.parse(values.tiles)
-    : [DEFAULT_TILES[col.profile]];
-  const runs = Number(values.runs);
+    : [undefined];
+  const per = Number(values.per), reps = Number(values.reps);
+  const wait = () => sync(col);
   if (values.gemm) {
     const n = Number(values.gemm);
     for (const tile of tiles) {
@@ -106,40 +207,99 @@ if (import.meta.main) {
       using a = Tensor.zeros(col, [n, n], "a");
       using b = Tensor.zeros(col, [n, n], "b");
       using c = Tensor.zeros(col, [n, n], "c");
-      const ms = await time(col, (e) => g.run(e, { a, b, c }), runs);
-      console.log(
-        `gemm ${n}^3 ${JSON.stringify(tile)}: ${(2 * n ** 3 / ms / 1e6).toFixed(2)} GFLOP/s`,
+      let enc: Encoder | null = null;
+      const ms = await timeAmortised(
+        () => g.run(enc ??= new Encoder(col, "lab"), { a, b, c }),
+        () => {
+          enc!.submit();
+          enc = null;
+          return wait();
+        },
+        per,
+        reps,
       );
+      const t = JSON.stringify(tile ?? DEFAULT_TILES[col.profile]);
+      console.log(`gemm ${n}^3 ${t}: ${(2 * n ** 3 / ms / 1e6).toFixed(2)} GFLOP/s`);
     }
   }
-  const convs = paperConvs(Number(values.batch));
+  const tfjs = values["no-tfjs"] ? null : await openTfjs();
+  const convs = paperConvLayers(Number(values.batch));
+  const dirs = values.dirs.split(",") as Dir[];
+  const rows: string[] = [];
   for (const name of values.layers.split(",").filter(Boolean)) {
     const p = convs[name];
+    const peer: Partial<Record<Dir, number>> = {};
     for (const tile of tiles) {
-      const conv = await Conv2d.create(col, { ...p, tile });
+      const conv = await Conv2d.create(col, {
+        ...p,
+        relu: !values["no-relu"],
+        // An entry naming directions is a per-direction choice; otherwise it sets all three.
+        ...(tile && ("forward" in tile || "backwardData" in tile || "backwardWeights" in tile)
+          ? { tiles: tile as Conv2dParams["tiles"] }
+          : { tile }),
+      });
+      if (!values["no-check"]) await check(col, conv, dirs);
       const g = conv.params;
-      const macs = g.batch * g.outChannels * g.outHeight * g.outWidth *
+      const flops = 2 * g.batch * g.outChannels * g.outHeight * g.outWidth *
         (g.inChannels / g.groups) * g.kh * g.kw;
-      using x = Tensor.zeros(col, [g.batch, g.inChannels, g.height, g.width], "x");
+      using x = Tensor.from(col, uniform(g.batch * g.inChannels * g.height * g.width, 1), [
+        g.batch,
+        g.inChannels,
+        g.height,
+        g.width,
+      ], "x");
       using w = Tensor.zeros(col, [g.outChannels, g.inChannels / g.groups, g.kh, g.kw], "w");
-      using b = Tensor.zeros(col, [g.outChannels], "b");
+      using b = Tensor.from(col, uniform(g.outChannels, 3), [g.outChannels], "b");
       using y = Tensor.zeros(col, [g.batch, g.outChannels, g.outHeight, g.outWidth], "y");
-      using dY = Tensor.zeros(col, y.shape, "dY");
+      using dY = Tensor.from(col, uniform(y.size, 4), y.shape, "dY");
       using dX = Tensor.zeros(col, x.shape, "dX");
       using dW = Tensor.zeros(col, w.shape, "dW");
       using db = Tensor.zeros(col, b.shape, "db");
-      const dirs: Record<string, (e: Encoder) => void> = {
+      const e0 = new Encoder(col, "lab y");
+      conv.forward(e0, { x, w, b, y }); // a real ReLU mask for the backward directions
+      e0.submit();
+      const record: Record<Dir, (e: Encoder) => void> = {
         f: (e) => conv.forward(e, { x, w, b, y }),
         d: (e) => conv.backwardData(e, { w, y, dY, dX }),
         w: (e) => conv.backwardWeights(e, { x, y, dY, dW, db }),
       };
       const out: string[] = [];
-      for (const d of values.dirs.split(",")) {
-        const ms = await time(col, dirs[d], runs);
-        out.push(`${d} ${(2 * macs / ms / 1e6).toFixed(2)} (${ms.toFixed(0)} ms)`);
+      for (const d of dirs) {
+        let enc: Encoder | null = null;
+        const ms = await timeAmortised(
+          () => record[d](enc ??= new Encoder(col, "lab")),
+          () => {
+            enc!.submit();
+            enc = null;
+            return wait();
+          },
+          per,
+          reps,
+        );
+        const ours = flops / ms / 1e6;
+        if (tfjs && peer[d] === undefined) {
+          peer[d] = flops / (await timeTfjs(tfjs, p, g.outHeight, d, per, reps)) / 1e6;
+        }
+        const ratio = peer[d]
+          ? ` tfjs ${peer[d]!.toFixed(2)} x${(ours / peer[d]!).toFixed(2)}`
+          : "";
+        out.push(`${d} ${ours.toFixed(2)}${ratio}`);
+        rows.push(
+          `| ${name} | ${DIR_NAMES[d]} | ${ours.toFixed(2)} | ${peer[d]?.toFixed(2) ?? "-"} | ` +
+            `${peer[d] ? (ours / peer[d]!).toFixed(2) : "-"} |`,
+        );
       }
-      console.log(`${name} N=${g.batch} ${JSON.stringify(tile)}: ${out.join("  ")}`);
+      console.log(
+        `${name} N=${g.batch} ${tile ? JSON.stringify(tile) : "default"}: ${out.join("  ")}`,
+      );
     }
   }
+  console.log(
+    [
+      "| layer | direction | ours GFLOP/s | tfjs GFLOP/s | ratio |",
+      "|---|---|---|---|---|",
+      ...rows,
+    ].join("\n"),
+  );
   destroy();
 }

@@ -8,9 +8,10 @@
 //
 // Layouts: x NCHW [N, inC, H, W]; w [outC, inC/groups, kh, kw]; b [outC]; y [N, outC, OH, OW].
 // Each direction is one implicit-GEMM dispatch (see kernels/_conv2d_wgsl.ts), groups in the
-// dispatch's z. Gradients overwrite dX, dW, db. Tiles from column.profile (see _gemm_core.ts).
+// dispatch's z. Gradients overwrite dX, dW, db. Tiles per direction from column.profile
+// (DEFAULT_CONV_TILES; the core is in _gemm_core.ts).
 
-import type { Column } from "./columns.ts";
+import type { Column, Profile } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
 import { requireNonNegativeInt, requirePositiveInt } from "./_wgsl.ts";
@@ -29,6 +30,36 @@ import {
 } from "./_conv2d_wgsl.ts";
 
 export type { ConvGeometry } from "./_conv2d_wgsl.ts";
+export type { GemmTile } from "./_gemm_core.ts";
+export type { Profile } from "./columns.ts";
+
+/** The three conv2d directions, as named in per-direction tile choices. */
+export type ConvDirection = "forward" | "backwardData" | "backwardWeights";
+
+/**
+ * Default tiles per profile and direction (each direction is a different GEMM: forward
+ * M = N*OH*OW, N = outC/groups; backward-data M = N*H*W, N = inC/groups; backward-weights
+ * M = inC/groups*kh*kw + 1, N = outC/groups). "software": barrier-free register blocks
+ * (every storage load is a per-lane scalar load on lavapipe, so bigger blocks, fewer
+ * loads per multiply-add); "gpu": shared-memory tiles as in DEFAULT_TILES.gpu.
+ */
+export const DEFAULT_CONV_TILES: Readonly<
+  Record<Profile, Readonly<Record<ConvDirection, Readonly<GemmTile>>>>
+> = {
+  // Measured on lavapipe at the paper's conv2/3/5 shapes, batch 4, GFLOP per CPU-second
+  // (bench/lab_gemm.ts --cpu): forward 16x8 3.3 -> 5.2 (conv3), backward-weights 16x8
+  // 1.7 -> 2.9 (conv3), 1.5 -> 2.2 (conv5); backward-data showed no consistent winner.
+  software: {
+    forward: { wgN: 8, wgM: 1, tm: 16, tn: 8, tk: 0 },
+    backwardData: { wgN: 16, wgM: 1, tm: 8, tn: 8, tk: 0 },
+    backwardWeights: { wgN: 8, wgM: 1, tm: 16, tn: 8, tk: 0 },
+  },
+  gpu: {
+    forward: DEFAULT_TILES.gpu,
+    backwardData: DEFAULT_TILES.gpu,
+    backwardWeights: DEFAULT_TILES.gpu,
+  },
+};
 
 /** Static parameters of a {@link Conv2d}. */
 export interface Conv2dParams {
@@ -54,6 +85,8 @@ export interface Conv2dParams {
   relu?: boolean;
   /** Tile shape for all three directions; default from column.profile. */
   tile?: Partial<GemmTile>;
+  /** Per-direction tile overrides, applied over `tile` (see {@link DEFAULT_CONV_TILES}). */
+  tiles?: Partial<Record<ConvDirection, Partial<GemmTile>>>;
 }
 
 const pair = (v: number | [number, number]): [number, number] => typeof v === "number" ? [v, v] : v;
@@ -139,7 +172,11 @@ export class Conv2d {
   /** Validates `params` and compiles (or fetches from the column's cache) the pipelines. */
   static async create(column: Column, params: Conv2dParams): Promise<Conv2d> {
     const g = convGeometry(params);
-    const tile = { ...DEFAULT_TILES[column.profile], ...params.tile };
+    const tile = (d: ConvDirection): GemmTile => ({
+      ...DEFAULT_CONV_TILES[column.profile][d],
+      ...params.tile,
+      ...params.tiles?.[d],
+    });
     const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
     const dims = {
       forward: [g.batch * g.outHeight * g.outWidth, OCG],
@@ -147,9 +184,9 @@ export class Conv2d {
       weights: [CG * g.kh * g.kw + 1, OCG],
     } as const;
     const tiles = {
-      forward: fitTile("conv2d", tile, dims.forward[1], dims.forward[0]),
-      data: fitTile("conv2d", tile, dims.data[1], dims.data[0]),
-      weights: fitTile("conv2d", tile, dims.weights[1], dims.weights[0]),
+      forward: fitTile("conv2d", tile("forward"), dims.forward[1], dims.forward[0]),
+      data: fitTile("conv2d", tile("backwardData"), dims.data[1], dims.data[0]),
+      weights: fitTile("conv2d", tile("backwardWeights"), dims.weights[1], dims.weights[0]),
     };
     const [f, d, w] = await Promise.all([
       column.pipeline("conv2d.forward", conv2dForwardWgsl(g, tiles.forward)),

@@ -190,8 +190,9 @@ const EDGE_CASES: Case[] = [
 // Compiling a shader with the default 8x8 software tile costs lavapipe's LLVM 1-4 s (the
 // Mesa disk cache makes reruns fast), so each tile takes a slice of the edge cases that
 // together cover them all: [tile, first case, end].
-const TILES: [string, Partial<GemmTile>, number, number][] = [
-  ["software (default 8x8)", DEFAULT_TILES.software, 0, 4],
+const TILES: [string, Partial<GemmTile> | undefined, number, number][] = [
+  ["profile's per-direction default", undefined, 0, 4],
+  ["software 8x8 in every direction", DEFAULT_TILES.software, 4, 7],
   ["software 4x4 (smaller register block)", { wgN: 8, wgM: 1, tm: 4, tn: 4, tk: 0 }, 4, 7],
   ["gpu-style shared-memory 8x8 tk8", { wgN: 8, wgM: 8, tm: 2, tn: 2, tk: 8 }, 0, 3],
 ];

@@ -7,11 +7,13 @@
 //                    where oy = (iy+ph-ky)/sh must be an integer in range (gather form, no atomics)
 //   backward-weights C[r = (ci,ky,kx) | bias, oc] = sum_{tap=(n,oy)} sum_{ox} x[..] g[n, g*OCG+oc, oy, ox]
 //                    the extra row r = CG*KHW reads 1.0, so its output is db.
-// g = dY * (y > 0) when relu (the mask is read with dY, never written out).
-// In each direction the gather side is the A (rows) operand: with the software tile its
-// index arithmetic is workgroup-uniform.
+// g = dY * (y > 0) when relu. Conv2d applies that mask once, in place, with
+// conv2dMaskWgsl and then builds the backward GEMMs with relu = false: a fused mask costs
+// a second load (y) per gradient element inside the GEMM's inner loop, and on lavapipe
+// every storage load there is a per-lane scalar load, the kernels' main cost.
+// In each direction the gather side is the A (rows) operand.
 
-import { constants, storage } from "./_wgsl.ts";
+import { ceilDiv, constants, foldWorkgroups, storage } from "./_wgsl.ts";
 import { gemmCoreWgsl, type GemmOperand, type GemmTile } from "./_gemm_core.ts";
 
 /** Fully resolved conv2d geometry. */
@@ -224,4 +226,23 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): stri
     ],
     tile,
   });
+}
+
+/**
+ * g = dY * (y > 0) written over dY (idempotent: masking twice changes nothing), one
+ * element per invocation. Bindings: y, dY.
+ */
+export function conv2dMaskWgsl(size: number, workgroupSize = 256): string {
+  const [nx] = foldWorkgroups(ceilDiv(size, workgroupSize));
+  return [
+    constants({ SIZE: size, NUM_WG_X: nx }),
+    storage(0, "y", "array<f32>", "read"),
+    storage(1, "dY", "array<f32>", "read_write"),
+    `@compute @workgroup_size(${workgroupSize})`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+    `  let i = (wid.y * NUM_WG_X + wid.x) * ${workgroupSize}u + lid;`,
+    `  if (i >= SIZE) { return; }`,
+    `  dY[i] = select(0.0, dY[i], y[i] > 0.0);`,
+    `}`,
+  ].join("\n");
 }

@@ -4,17 +4,18 @@
 //                       x[n, g*CG+ci, oy*sh-ph+ky, ox*sw-pw+kx] * w[oc, ci, ky, kx] ),  g = oc / OCG
 //   backward-data:    dX = sum over the taps that hit each input pixel of g * w   (gather, no atomics)
 //   backward-weights: dW[oc, ci, ky, kx] = sum_{n, oy, ox} g * x,  db[oc] = sum_{n, oy, ox} g
-//   with g = dY * (y > 0) when relu (the mask is read with dY inside the GEMM reads).
+//   with g = dY * (y > 0) when relu: the backward calls first overwrite dY with g in place
+//   (one elementwise pass, idempotent), so the GEMMs read one plain gradient per element.
 //
 // Layouts: x NCHW [N, inC, H, W]; w [outC, inC/groups, kh, kw]; b [outC]; y [N, outC, OH, OW].
 // Each direction is one implicit-GEMM dispatch (see kernels/_conv2d_wgsl.ts), groups in the
-// dispatch's z. Gradients overwrite dX, dW, db. Tiles per direction from column.profile
-// (DEFAULT_CONV_TILES; the core is in _gemm_core.ts).
+// dispatch's z. Gradients overwrite dX, dW, db (and dY is masked in place when relu).
+// Tiles per direction from column.profile (DEFAULT_CONV_TILES).
 
 import type { Column, Profile } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
-import { requireNonNegativeInt, requirePositiveInt } from "./_wgsl.ts";
+import { ceilDiv, foldWorkgroups, requireNonNegativeInt, requirePositiveInt } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
   fitTile,
@@ -26,6 +27,7 @@ import {
   conv2dBackwardDataWgsl,
   conv2dBackwardWeightsWgsl,
   conv2dForwardWgsl,
+  conv2dMaskWgsl,
   type ConvGeometry,
 } from "./_conv2d_wgsl.ts";
 
@@ -159,14 +161,22 @@ export class Conv2d {
   #forward: GemmPipeline;
   #data: GemmPipeline;
   #weights: GemmPipeline;
+  #mask: GemmPipeline | null;
 
-  private constructor(g: ConvGeometry, f: GemmPipeline, d: GemmPipeline, w: GemmPipeline) {
+  private constructor(
+    g: ConvGeometry,
+    f: GemmPipeline,
+    d: GemmPipeline,
+    w: GemmPipeline,
+    mask: GemmPipeline | null,
+  ) {
     this.params = Object.freeze({ ...g });
     this.outHeight = g.outHeight;
     this.outWidth = g.outWidth;
     this.#forward = f;
     this.#data = d;
     this.#weights = w;
+    this.#mask = mask;
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) the pipelines. */
@@ -188,10 +198,14 @@ export class Conv2d {
       data: fitTile("conv2d", tile("backwardData"), dims.data[1], dims.data[0]),
       weights: fitTile("conv2d", tile("backwardWeights"), dims.weights[1], dims.weights[0]),
     };
-    const [f, d, w] = await Promise.all([
+    // The backward GEMMs read a gradient that is already masked (see #maskGrad).
+    const plain = { ...g, relu: false };
+    const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
+    const [f, d, w, m] = await Promise.all([
       column.pipeline("conv2d.forward", conv2dForwardWgsl(g, tiles.forward)),
-      column.pipeline("conv2d.backwardData", conv2dBackwardDataWgsl(g, tiles.data)),
-      column.pipeline("conv2d.backwardWeights", conv2dBackwardWeightsWgsl(g, tiles.weights)),
+      column.pipeline("conv2d.backwardData", conv2dBackwardDataWgsl(plain, tiles.data)),
+      column.pipeline("conv2d.backwardWeights", conv2dBackwardWeightsWgsl(plain, tiles.weights)),
+      g.relu ? column.pipeline("conv2d.reluMask", conv2dMaskWgsl(ySize)) : null,
     ]);
     const grid = (which: keyof typeof dims) =>
       gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]);
@@ -200,6 +214,7 @@ export class Conv2d {
       { pipeline: f, grid: grid("forward") },
       { pipeline: d, grid: grid("data") },
       { pipeline: w, grid: grid("weights") },
+      m && { pipeline: m, grid: [...foldWorkgroups(ceilDiv(ySize, 256)), 1] },
     );
   }
 
@@ -213,10 +228,16 @@ export class Conv2d {
     };
   }
 
-  #mask(kernel: string, y: Tensor | undefined): Tensor[] {
-    if (!this.params.relu) return [];
+  /** Checks y (required with relu) and dY; returns the mask dispatch to record, if any. */
+  #checkGrad(kernel: string, y: Tensor | undefined, dY: Tensor): (enc: Encoder) => void {
+    const s = this.#shapes();
+    dY.expectShape(kernel, "dY", s.y);
+    const mask = this.#mask;
+    if (!mask) return () => {};
     if (!y) throw new RangeError(`${kernel}: y (the forward output) is required when relu is set`);
-    return [y.expectShape(kernel, "y", this.#shapes().y)];
+    y.expectShape(kernel, "y", s.y);
+    // dY = dY * (y > 0) in place (idempotent, so separate backward calls may each do it).
+    return (enc) => enc.dispatch(mask.pipeline, [y, dY], mask.grid);
   }
 
   /** y = relu?(conv(x, w) + b). Overwrites y. */
@@ -229,36 +250,61 @@ export class Conv2d {
     enc.dispatch(this.#forward.pipeline, [t.x, t.w, t.b, t.y], this.#forward.grid);
   }
 
-  /** dX from dY (masked by y > 0 when relu). Overwrites dX. */
+  /**
+   * dX from dY (masked by y > 0 when relu). Overwrites dX; with relu, also overwrites dY
+   * with the masked gradient.
+   */
   backwardData(enc: Encoder, t: { w: Tensor; y?: Tensor; dY: Tensor; dX: Tensor }): void {
-    const s = this.#shapes(), k = "conv2d.backwardData";
-    t.w.expectShape(k, "w", s.w);
-    t.dY.expectShape(k, "dY", s.y);
-    t.dX.expectShape(k, "dX", s.x);
-    const mask = this.#mask(k, t.y);
-    enc.dispatch(this.#data.pipeline, [t.w, t.dY, t.dX, ...mask], this.#data.grid);
+    const k = "conv2d.backwardData";
+    const mask = this.#checkGrad(k, t.y, t.dY);
+    this.#checkData(k, t);
+    mask(enc);
+    enc.dispatch(this.#data.pipeline, [t.w, t.dY, t.dX], this.#data.grid);
   }
 
-  /** dW and db from x and dY (masked by y > 0 when relu). Overwrites dW and db. */
+  /**
+   * dW and db from x and dY (masked by y > 0 when relu). Overwrites dW and db; with relu,
+   * also overwrites dY with the masked gradient.
+   */
   backwardWeights(
     enc: Encoder,
     t: { x: Tensor; y?: Tensor; dY: Tensor; dW: Tensor; db: Tensor },
   ): void {
-    const s = this.#shapes(), k = "conv2d.backwardWeights";
-    t.x.expectShape(k, "x", s.x);
-    t.dY.expectShape(k, "dY", s.y);
-    t.dW.expectShape(k, "dW", s.w);
-    t.db.expectShape(k, "db", s.b);
-    const mask = this.#mask(k, t.y);
-    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db, ...mask], this.#weights.grid);
+    const k = "conv2d.backwardWeights";
+    const mask = this.#checkGrad(k, t.y, t.dY);
+    this.#checkWeights(k, t);
+    mask(enc);
+    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db], this.#weights.grid);
   }
 
-  /** Both backward directions; dX is skipped when absent (first layer). Overwrites. */
+  /**
+   * Both backward directions; dX is skipped when absent (first layer). Overwrites dX, dW,
+   * db, and with relu dY (masked once, shared by both directions).
+   */
   backward(
     enc: Encoder,
     t: { x: Tensor; w: Tensor; y?: Tensor; dY: Tensor; dX?: Tensor; dW: Tensor; db: Tensor },
   ): void {
-    if (t.dX) this.backwardData(enc, { w: t.w, y: t.y, dY: t.dY, dX: t.dX });
-    this.backwardWeights(enc, t);
+    const k = "conv2d.backward";
+    const mask = this.#checkGrad(k, t.y, t.dY);
+    const dX = t.dX;
+    if (dX) this.#checkData(k, { w: t.w, dX });
+    this.#checkWeights(k, t);
+    mask(enc);
+    if (dX) enc.dispatch(this.#data.pipeline, [t.w, t.dY, dX], this.#data.grid);
+    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db], this.#weights.grid);
+  }
+
+  #checkData(k: string, t: { w: Tensor; dX: Tensor }): void {
+    const s = this.#shapes();
+    t.w.expectShape(k, "w", s.w);
+    t.dX.expectShape(k, "dX", s.x);
+  }
+
+  #checkWeights(k: string, t: { x: Tensor; dW: Tensor; db: Tensor }): void {
+    const s = this.#shapes();
+    t.x.expectShape(k, "x", s.x);
+    t.dW.expectShape(k, "dW", s.w);
+    t.db.expectShape(k, "db", s.b);
   }
 }

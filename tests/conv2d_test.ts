@@ -108,6 +108,8 @@ async function checkConv(p: Case, tile: Partial<GemmTile> | undefined, seed: num
     rel: 1e-3,
     what: `${what} dX`,
   });
+  // With relu, backward masks dY in place: dY now holds the masked gradient.
+  assertClose(await dY.read(), gm, { shape: yShape, what: `${what} dY (masked in place)` });
   const ref = conv2dBackwardWeightsRef(s, xs, gm);
   assertClose(await dW.read(), ref.dW, { shape: w.shape, rel: 1e-3, what: `${what} dW` });
   assertClose(await db.read(), ref.db, { shape: b.shape, rel: 1e-3, what: `${what} db` });

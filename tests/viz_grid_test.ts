@@ -59,9 +59,9 @@ Deno.test("predictionGrid: layout, pasted pixels and the text layer", async () =
   // Text: escaped names, percentages, verdicts (right, in top-5, wrong).
   assert.match(g.svg, /a &#38; &#60;b&#62;/);
   assert.match(g.svg, />50\.0%</);
-  assert.match(g.svg, /a\.jpg<tspan fill="#1a7f37"> ✓/);
-  assert.match(g.svg, /b\.jpg<tspan fill="#b26a00"> \(top-5\)/);
-  assert.match(g.svg, /image 4<tspan fill="#c62828"> ✗/);
+  assert.match(g.svg, /a\.jpg<tspan dx="6" fill="#1a7f37">✓/);
+  assert.match(g.svg, /b\.jpg<tspan dx="6" fill="#b26a00">\(in top-5\)/);
+  assert.match(g.svg, /image 4<tspan dx="6" fill="#c62828">✗/);
   assert.match(g.svg, />label: zebra</);
   // Bars are as long as the probability: 110 px for 1.0.
   assert.match(g.svg, /width="55\.0" height="12" fill="#2e9d46"/);

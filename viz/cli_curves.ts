@@ -73,7 +73,7 @@ export async function main(args: string[]): Promise<number> {
     const svg = curvesSvg(log, { width, title: values.title });
     if (values.svg) await Deno.writeTextFile(values.svg, svg);
     const { renderSvgPng } = await import("../data/decode.ts");
-    await Deno.writeFile(out, await renderSvgPng(svg));
+    await Deno.writeFile(out, await renderSvgPng(svg, { compact: true }));
     console.log(summary(log));
     console.log(`wrote ${out}${values.svg ? ` and ${values.svg}` : ""}`);
     return 0;

@@ -311,7 +311,7 @@ export function curvesSvg(log: MetricsLog, options: CurvesOptions = {}): string 
 }
 
 /**
- * The chart as PNG bytes (the SVG rendered by sharp).
+ * The chart as PNG bytes (the SVG rendered by sharp, as a compact palette PNG).
  *
  * @example
  * ```ts ignore
@@ -324,5 +324,5 @@ export async function renderCurves(
   options: CurvesOptions = {},
 ): Promise<Uint8Array> {
   const { renderSvgPng } = await import("../data/decode.ts");
-  return await renderSvgPng(curvesSvg(log, options));
+  return await renderSvgPng(curvesSvg(log, options), { compact: true });
 }

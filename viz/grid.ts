@@ -171,16 +171,17 @@ export function predictionGrid(
     const verdict = item.label === undefined
       ? ""
       : top1 === item.label
-      ? " ✓"
+      ? "✓"
       : item.top5.some((t) => t.name === item.label)
-      ? " (top-5)"
-      : " ✗";
-    const verdictColour = verdict === " ✓" ? "#1a7f37" : verdict === " ✗" ? "#c62828" : "#b26a00";
+      ? "(in top-5)"
+      : "✗";
+    const verdictColour = verdict === "✓" ? "#1a7f37" : verdict === "✗" ? "#c62828" : "#b26a00";
     svg.push(
       `<text x="${x}" y="${y + 15}" font-weight="bold">${
         esc(clip(item.title ?? `image ${i + 1}`, 48))
       }` +
-        (verdict ? `<tspan fill="${verdictColour}">${esc(verdict)}</tspan>` : "") + `</text>`,
+        (verdict ? `<tspan dx="6" fill="${verdictColour}">${esc(verdict)}</tspan>` : "") +
+        `</text>`,
     );
     const tx = x + S + PAD;
     let ty = y + TITLE;

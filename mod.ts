@@ -52,3 +52,6 @@ export { predict, type Prediction } from "./model/cli_predict.ts";
 
 // Data: datasets, preparation and the loader.
 export * from "./data/mod.ts";
+
+// Visualisation: conv1 filter mosaics, training curves, prediction grids.
+export * from "./viz/mod.ts";

@@ -22,6 +22,7 @@ Usage: deno task predict --checkpoint DIR [options] image ...
   --ten-crop         average the softmax over the paper's 10 crops (default: centre crop)
   --top N            classes to print per image (default 5)
   --columns N        1 or 2 devices (default 1)
+  --grid FILE        also write a PNG of the images with their top-5 beside them
   --help             this text
 `;
 
@@ -31,6 +32,10 @@ export interface Prediction {
   file: string;
   /** Best classes first. */
   top: { label: number; name: string; probability: number }[];
+  /** The stored S x S RGB square the crops were taken from (HWC). */
+  image: Uint8Array;
+  /** S, the side of `image`. */
+  size: number;
 }
 
 /** The top `k` entries of a probability row, best first (ties: lower index first). */
@@ -96,6 +101,8 @@ export async function predict(
             name: classes[label],
             probability: row[label],
           })),
+          image: chunk[j],
+          size: S,
         });
       });
     }
@@ -120,6 +127,7 @@ export async function main(args: string[]): Promise<number> {
         "ten-crop": { type: "boolean" },
         top: { type: "string" },
         columns: { type: "string" },
+        grid: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -159,6 +167,18 @@ export async function main(args: string[]): Promise<number> {
           `  ${i + 1}. ${t.name.padEnd(width)}  ${(100 * t.probability).toFixed(1).padStart(5)}%`,
         );
       });
+    }
+    if (values.grid) {
+      const { renderPredictionGrid } = await import("../viz/grid.ts");
+      const png = await renderPredictionGrid(preds.map((p) => ({
+        image: p.image,
+        width: p.size,
+        height: p.size,
+        title: p.file.split("/").pop(),
+        top5: p.top.map((t) => ({ name: t.name, p: t.probability })),
+      })));
+      await Deno.writeFile(values.grid, png);
+      console.log(`wrote ${values.grid}`);
     }
     return 0;
   } catch (e) {

@@ -169,6 +169,22 @@ Deno.test(
       () => predict(checkpoint, [`${tmp}/missing.jpg`]),
       /missing.jpg: cannot read the image/,
     );
+    // --grid: one cell per image, decoded back from the PNG the CLI wrote.
+    const { main } = await import("../model/cli_predict.ts");
+    const { decodeRaw } = await import("../data/decode.ts");
+    const { predictionGrid } = await import("../viz/grid.ts");
+    const grid = `${tmp}/grid.png`;
+    assert.equal(await main(["--checkpoint", checkpoint, "--grid", grid, ...files]), 0);
+    const png = await decodeRaw(await Deno.readFile(grid));
+    const preds = await predict(checkpoint, files, {});
+    const layout = predictionGrid(preds.map((p) => ({
+      image: p.image,
+      width: p.size,
+      height: p.size,
+      top5: p.top.map((t) => ({ name: t.name, p: t.probability })),
+    })));
+    assert.equal(layout.cells.length, files.length);
+    assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
   },
 );
 

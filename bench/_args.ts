@@ -20,7 +20,7 @@ export interface BenchOptions {
   tfjs: boolean;
   /** e2e: the PyTorch peer (off with --no-peer or --no-torch). */
   torch: boolean;
-  /** e2e: paper config batch (default 8, --quick 4). */
+  /** e2e: paper config batch (default 4, --quick 2). */
   paperBatch: number | null;
   /** e2e: skip the epoch rows. */
   epochs: boolean;
@@ -75,7 +75,7 @@ a JSON report and a PNG chart of the ratios. --suite data: prepare/loader throug
   --quick            e2e: fewer steps, smaller batches, shorter epochs
   --no-tfjs          e2e: skip the TF.js peer
   --no-torch         e2e: skip the PyTorch peer
-  --paper-batch N    e2e: batch of the paper config (default 8, --quick 4)
+  --paper-batch N    e2e: batch of the paper config (default 4, --quick 2)
   --configs LIST     e2e: configs of the step table (default tiny,small,paper)
   --no-epochs        e2e: skip the epoch rows
   --e2e-json PATH    e2e JSON report (default out/bench/e2e-<date>.json)

@@ -92,8 +92,8 @@ export function ratioChartSvg(
       W - right
     }" y1="${one}" y2="${one}" stroke="#333" stroke-dasharray="6 4"/>`,
     `<text x="${
-      W - right
-    }" y="${one}" dy="-5" font-family="sans-serif" font-size="12" text-anchor="end">same speed</text>`,
+      left + 4
+    }" y="${one}" dy="-5" font-family="sans-serif" font-size="12">same speed</text>`,
   );
   const slot = plotW / Math.max(groups.length, 1);
   const bw = Math.min(40, (slot * 0.8) / Math.max(series.length, 1));

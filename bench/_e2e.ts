@@ -45,8 +45,11 @@ import { medianOf } from "./_time.ts";
 
 /** What the e2e suite runs. */
 export interface E2EPlan {
-  /** Configs for the step table, with their batch, timed steps and warm-up steps. */
-  steps: { config: ConfigName; batch: number; steps: number; warmup: number }[];
+  /**
+   * Configs for the step table: batch, our timed and warm-up steps, and the TF.js peer's
+   * timed steps (after one warm-up step that compiles its shaders).
+   */
+  steps: { config: ConfigName; batch: number; steps: number; warmup: number; peerSteps: number }[];
   /** Column counts for our step runs. */
   columns: (1 | 2)[];
   /** Epoch rows: dataset with the small config. */
@@ -62,8 +65,8 @@ export interface E2EPlan {
   tfjs: boolean;
   /** PyTorch CPU peer. */
   torch: boolean;
-  /** Timed peer steps (warm-up 1). */
-  peerSteps: number;
+  /** Timed PyTorch steps (warm-up 1). */
+  torchSteps: number;
   /** Fashion-MNIST IDX folder. */
   fashionDir: string;
   /** Python with torch. */
@@ -78,10 +81,19 @@ export interface E2EPlan {
 /** The default plan (`quick`: fewer steps, smaller batches, short epochs). */
 export function e2ePlan(quick: boolean, paperBatch?: number): E2EPlan {
   return {
+    // Sized for ~10 minutes (full) or ~6 (quick) on 2 cores with lavapipe, where a TF.js
+    // step takes ~3.6 s (tiny, batch 32), ~10 s (small, 16) and ~40 s (paper, 4), and
+    // each of our networks compiles its pipelines first (tens of seconds).
     steps: [
-      { config: "tiny", batch: quick ? 16 : 32, steps: quick ? 3 : 8, warmup: 2 },
-      { config: "small", batch: quick ? 16 : 32, steps: quick ? 3 : 5, warmup: 1 },
-      { config: "paper", batch: paperBatch ?? (quick ? 4 : 8), steps: quick ? 2 : 3, warmup: 1 },
+      { config: "tiny", batch: quick ? 16 : 32, steps: quick ? 3 : 6, warmup: 2, peerSteps: 3 },
+      { config: "small", batch: 16, steps: quick ? 2 : 4, warmup: 1, peerSteps: 2 },
+      {
+        config: "paper",
+        batch: paperBatch ?? (quick ? 2 : 4),
+        steps: 2,
+        warmup: 1,
+        peerSteps: 1,
+      },
     ],
     columns: [1, 2],
     epochs: (["synthetic", "fashion-mnist"] as const).map((dataset) => ({
@@ -89,11 +101,11 @@ export function e2ePlan(quick: boolean, paperBatch?: number): E2EPlan {
       config: "small" as ConfigName,
       batch: quick ? 64 : 128,
       columns: 2 as const,
-      maxSteps: quick ? 4 : 16,
+      maxSteps: quick ? 2 : 3,
     })),
     tfjs: true,
     torch: true,
-    peerSteps: quick ? 2 : 3,
+    torchSteps: 3,
     fashionDir: "/usr/share/datasets/fashion-mnist",
     python: "/usr/bin/python3",
   };
@@ -141,21 +153,63 @@ async function benchDataset(
 }
 
 /** A network, its step and a loader on fresh columns; `close()` frees all of it. */
-async function setup(cfg: AlexNetConfig, batch: number, count: 1 | 2, ds: Dataset) {
+/** A network on its own columns. */
+interface Network {
+  columns: readonly Column[];
+  net: AlexNet;
+  close(): void;
+}
+
+/** Opens columns and creates the network (allocation and every pipeline compile). */
+async function network(cfg: AlexNetConfig, batch: number, count: 1 | 2): Promise<Network> {
   const { columns, destroy } = await openColumns({ count });
-  let net: AlexNet | null = null, step: TrainStep | null = null;
   try {
-    net = await AlexNet.create({ config: cfg, batch, columns, seed: 1 });
-    const scheme = cfg.name === "paper" ? "paper" : "kaiming";
-    net.writeParameters(initParameters(cfg, 1, { scheme }));
+    const net = await AlexNet.create({ config: cfg, batch, columns, seed: 1 });
+    return {
+      columns,
+      net,
+      close() {
+        net.dispose();
+        destroy();
+      },
+    };
+  } catch (e) {
+    destroy();
+    throw e;
+  }
+}
+
+/**
+ * A freshly initialised network (or `shared`, re-initialised), its step and a loader
+ * factory; `close()` frees what was made here (a shared network stays open).
+ */
+async function setup(
+  cfg: AlexNetConfig,
+  batch: number,
+  count: 1 | 2,
+  ds: Dataset,
+  shared?: Network,
+) {
+  const nw = shared ?? await network(cfg, batch, count);
+  const { columns, net } = nw;
+  let step: TrainStep | null = null;
+  try {
+    // As `deno task train` does: the paper's init for the paper config; for the small
+    // ones kaiming, fc8 x 0.05 and pixels / 64 (the timing does not depend on it, but
+    // a sane loss is a check that the step is really training).
+    const paper = cfg.name === "paper";
+    const init = initParameters(cfg, 1, { scheme: paper ? "paper" : "kaiming" });
+    if (!paper) init.get("fc8.weight")!.forEach((v, i, a) => a[i] = v * 0.05);
+    net.writeParameters(init);
+    net.clearMomentum();
     step = await TrainStep.create(net, {
       mean: ds.mean,
       pca: { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) },
+      inputScale: paper ? 1 : 1 / 64,
     });
   } catch (e) {
     step?.dispose();
-    net?.dispose();
-    destroy();
+    if (!shared) nw.close();
     throw e;
   }
   const loader = (epoch: number) =>
@@ -173,8 +227,7 @@ async function setup(cfg: AlexNetConfig, batch: number, count: 1 | 2, ds: Datase
     loader,
     close() {
       step!.dispose();
-      net!.dispose();
-      destroy();
+      if (!shared) nw.close();
     },
   };
 }
@@ -210,7 +263,9 @@ async function oursStep(
   count: 1 | 2,
   ds: Dataset,
 ): Promise<OursStep> {
+  const t = performance.now();
   const env = await setup(cfg, s.batch, count, ds);
+  const setupMs = performance.now() - t;
   const batches = cycle(env.loader);
   try {
     const times: number[] = [], waits: number[] = [];
@@ -247,6 +302,7 @@ async function oursStep(
       dataWaitShare: dataWaitMs / st.medianMs,
       peakBytes: env.columns.map((c) => c.memory.peakHeld),
       loss,
+      setupMs,
     };
   } finally {
     batches.close();
@@ -259,8 +315,9 @@ async function oursEpoch(
   e: E2EPlan["epochs"][number],
   cfg: AlexNetConfig,
   ds: Dataset,
+  shared: Network,
 ): Promise<Omit<EpochRow, "id">> {
-  const env = await setup(cfg, e.batch, e.columns, ds);
+  const env = await setup(cfg, e.batch, e.columns, ds, shared);
   try {
     // One untimed step first: pipelines' first use and bind groups are setup, not epoch.
     {
@@ -311,7 +368,7 @@ async function torchStep(
   let child;
   try {
     child = new Deno.Command(plan.python, {
-      args: [script, "--batch", String(batch), "--steps", String(plan.peerSteps), "--warmup", "1"],
+      args: [script, "--batch", String(batch), "--steps", String(plan.torchSteps), "--warmup", "1"],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -416,7 +473,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
         tfjsNote = t.note;
         await t.step(); // compiles its shaders
         const times: number[] = [];
-        for (let i = 0; i < plan.peerSteps; i++) {
+        for (let i = 0; i < s.peerSteps; i++) {
           const t0 = performance.now();
           const l = await t.step();
           times.push(performance.now() - t0);
@@ -456,6 +513,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
   }
 
   const epochs: EpochRow[] = [];
+  const nets = new Map<string, Network>();
   for (const e of plan.epochs) {
     const cfg = configFor(e.config);
     configsUsed[cfg.name] ??= cfg;
@@ -491,7 +549,11 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
     try {
       io.log(`dataset ${e.dataset} ${cfg.storedSize}px...`);
       const ds = await benchDataset(e.dataset, cfg, plan);
-      const r = await oursEpoch(e, cfg, ds);
+      // Rows with the same config, batch and columns share one network (compiled once).
+      const key = `${cfg.name} ${e.batch} ${e.columns}`;
+      let nw = nets.get(key);
+      if (!nw) nets.set(key, nw = await network(cfg, e.batch, e.columns));
+      const r = await oursEpoch(e, cfg, ds, nw);
       epochs.push({ id, ...r });
       io.log(
         `${id}: ${r.epochSeconds.toFixed(1)} s${
@@ -503,6 +565,8 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
       epochs.push(skipped(`failed: ${message(err)}`));
     }
   }
+
+  for (const nw of nets.values()) nw.close();
 
   const imagenet: ImageNetProjection[] = [];
   for (const r of rows) {

@@ -29,6 +29,8 @@ export interface OursStep extends Stat {
   peakBytes: number[];
   /** Loss of the last timed step (a sanity check: finite). */
   loss: number;
+  /** Creating the network and its step (allocation, pipeline compiles), ms; not timed. */
+  setupMs: number;
 }
 
 /** One config, batch and column count: ours, and the peers at the same config and batch. */

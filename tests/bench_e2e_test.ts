@@ -52,6 +52,7 @@ function stepRow(config: string, columns: number, ours: number, tfjs: number | n
       dataWaitShare: 0.5 / ours,
       peakBytes: [64 * 2 ** 20],
       loss: 2.3,
+      setupMs: 1000,
     },
     tfjs: t,
     torch: stat([ours * 2]),
@@ -232,7 +233,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const plan = e2ePlan(true);
-    plan.steps = [{ config: "tiny", batch: 4, steps: 2, warmup: 1 }];
+    plan.steps = [{ config: "tiny", batch: 4, steps: 2, warmup: 1, peerSteps: 1 }];
     plan.epochs = [{ dataset: "synthetic", config: "tiny", batch: 4, columns: 1, maxSteps: 2 }];
     plan.tfjs = false;
     plan.torch = false;
@@ -273,4 +274,26 @@ Deno.test({
     assert.deepEqual(report.imagenet, []);
     assert.match(formatStepTable(report.steps), /tiny\s+4\s+2/);
   },
+});
+
+Deno.test("bench main: --compare OLD --with NEW prints the changes and runs nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bench_compare_" });
+  try {
+    const a = `${dir}/old.json`, b = `${dir}/new.json`;
+    await Deno.writeTextFile(a, JSON.stringify(e2eReport([stepRow("small", 2, 400, 800)])));
+    await Deno.writeTextFile(b, JSON.stringify(e2eReport([stepRow("small", 2, 200, 800)])));
+    const main = new URL("../bench/main.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", main, "--compare", a, "--with", b],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(text, /Compared with .*old\.json/);
+    assert.match(text, /step small b8 c2 \(ours\): 400 -> 200 ms 2\.00x faster/);
+    assert.match(text, /step small b8 \(tfjs\): 800 -> 800 ms unchanged/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -61,6 +61,45 @@ Deno.test("bench args: every flag", () => {
   assert.equal(parseBenchArgs(["--help"]).help, true);
 });
 
+Deno.test("bench args: suites, e2e flags and --compare", () => {
+  const d = parseBenchArgs([], new Date("2025-03-04T10:00:00Z"));
+  assert.deepEqual(
+    [d.suite, d.compare, d.compareWith, d.quick, d.tfjs, d.torch, d.paperBatch, d.epochs],
+    ["kernels", null, null, false, true, true, null, true],
+  );
+  assert.deepEqual(d.configs, ["tiny", "small", "paper"]);
+  assert.equal(d.e2eJson, "out/bench/e2e-2025-03-04.json");
+  assert.equal(d.chart, "out/bench/e2e-2025-03-04.png");
+  assert.deepEqual([d.targetMs, d.maxRepeat, d.peerMaxMs], [60, 256, 3000]);
+  const o = parseBenchArgs([
+    "--suite",
+    "e2e",
+    "--quick",
+    "--no-torch",
+    "--paper-batch",
+    "8",
+    "--configs",
+    "tiny, paper",
+    "--no-epochs",
+    "--compare",
+    "old.json",
+    "--target",
+    "30",
+  ]);
+  assert.deepEqual(
+    [o.suite, o.quick, o.tfjs, o.torch, o.paperBatch, o.epochs, o.compare, o.targetMs],
+    ["e2e", true, true, false, 8, false, "old.json", 30],
+  );
+  assert.deepEqual(o.configs, ["tiny", "paper"]);
+  const np = parseBenchArgs(["--suite", "all", "--no-peer"]);
+  assert.deepEqual([np.suite, np.peer, np.tfjs, np.torch], ["all", false, false, false]);
+  assert.equal(parseBenchArgs(["--compare", "a.json", "--with", "b.json"]).compareWith, "b.json");
+  assert.throws(() => parseBenchArgs(["--suite", "fast"]), /--suite expects kernels, e2e/);
+  assert.throws(() => parseBenchArgs(["--with", "b.json"]), /--with needs --compare/);
+  assert.throws(() => parseBenchArgs(["--configs", "tiny,huge"]), /unknown config "huge"/);
+  assert.throws(() => parseBenchArgs(["--paper-batch", "0"]), UsageError);
+});
+
 Deno.test("bench args: unknown flags, missing values and bad numbers are usage errors", () => {
   for (
     const args of [

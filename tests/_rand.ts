@@ -1,16 +1,9 @@
 // Seeded random inputs for tests (mulberry32): the same seed gives the same tensor.
 
-/** A seeded uniform [0, 1) generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../data/rng.ts";
+
+/** A seeded uniform [0, 1) generator (the data pipeline's mulberry32). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** `n` uniform values in [lo, hi). */
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {

@@ -3,22 +3,26 @@
 //   forward:  y[n,c,oh,ow] = max_{kh,kw < size} x[n,c, oh*stride - pad + kh, ow*stride - pad + kw]
 //             OH = floor((H + 2 pad - size) / stride) + 1 (PyTorch, ceil_mode false);
 //             padded positions are -inf, i.e. never chosen.             (overwrites y)
-//   backward: each window passes dY to exactly ONE input: the first maximum of the window in
-//             row-major order (PyTorch's tie rule). An input chosen by several overlapping
-//             windows receives the sum of their gradients.              (overwrites dX)
+//             It also records each window's choice: the first maximum in row-major order
+//             (PyTorch's tie rule), as kh * size + kw, packed `perWord` windows of an output
+//             row to a u32 (`bits` each, window ow in word ow / perWord).  (overwrites argmax)
+//   backward: each window passes dY to exactly the ONE input it chose. An input chosen by
+//             several overlapping windows receives the sum of their gradients.  (overwrites dX)
 //
-// Layouts: x, dX [N, C, H, W]; y, dY [N, C, OH, OW].
-// Tiling (register blocking; no workgroup memory, no barriers, no atomics): an invocation
-// loads the input region under a block of windows into registers once (unrolled for the
-// static shape), so overlapping windows share loads instead of re-reading x.
-// - forward: a block of forwardBlock = [rows, cols] outputs.
+// Layouts: x, dX [N, C, H, W]; y, dY [N, C, OH, OW]; argmax u32 [N, C, OH, ceil(OW / perWord)].
+// Tiling (register blocking; no workgroup memory, no barriers, no atomics): every loop is
+// unrolled for the static shape, because on software adapters each buffer access costs per
+// lane and the count of loads and stores is the cost.
+// - forward: an invocation owns forwardBlock = [rows, cols] outputs, cols a whole number of
+//   argmax words (so no two invocations share a word). It loads the input region under its
+//   windows once, so overlapping windows share loads instead of re-reading x.
 // - backward GATHERS: an invocation owns backwardBlock = [rows, cols] tiles of
-//   stride x stride inputs, finds the first-maximum position of every window that touches
-//   them (from x, with branch-free selects), and sums into each input the dY of the windows
-//   whose choice it is. It reads x, dY and writes dX; y is not needed.
+//   stride x stride inputs, cols again whole words. It loads the dY and argmax words of the
+//   windows touching them (x is not read: the choices were stored by the forward) and sums
+//   into each input the dY of the windows that chose it.
 // Out-of-range loads are clamped into the input. In the forward that is exact even with
-// padding: a window's clamped positions repeat real elements of the same window. The
-// backward masks padded positions so they can never be a window's choice.
+// padding: a window's clamped positions repeat real elements of the same window; the choice
+// masks padded positions so they can never be chosen.
 // NaN inputs are not propagated (PyTorch propagates them).
 
 import type { Column } from "./columns.ts";
@@ -52,15 +56,16 @@ export interface MaxPoolParams {
   /** Threads per workgroup (default 64 on the software profile, 256 on GPUs). */
   workgroupSize?: number;
   /**
-   * [rows, cols] of outputs per forward invocation (default [2, 4] on the software
-   * profile, where sharing loads and fewer invocations pay; [1, 2] on GPUs, where
-   * parallelism does).
+   * [rows, cols] of outputs per forward invocation (default [2, 8] on the software
+   * profile, where sharing loads and fewer invocations pay; [1, 8] on GPUs, where
+   * parallelism does). cols is rounded up to whole argmax words (8 windows for 3x3) and
+   * both are capped at the output size.
    */
   forwardBlock?: readonly [number, number];
   /**
-   * [rows, cols] of stride x stride input tiles per backward invocation (default [2, 2]
-   * on the software profile, [1, 1] on GPUs). Larger blocks share more loads but the
-   * unrolled shader grows fast: lavapipe's first-use compile of [2, 4] takes ~3 s.
+   * [rows, cols] of stride x stride input tiles per backward invocation (default [2, 8]
+   * on the software profile, [1, 8] on GPUs), rounded and capped like forwardBlock.
+   * Larger blocks share more loads but the unrolled shader and its compile time grow.
    */
   backwardBlock?: readonly [number, number];
 }
@@ -85,6 +90,12 @@ export interface MaxPoolShape {
   outHeight: number;
   /** Output width. */
   outWidth: number;
+  /** Bits of one window's choice (kh * size + kw) in the argmax words. */
+  argmaxBits: number;
+  /** Windows per argmax word. */
+  argmaxPerWord: number;
+  /** Argmax words per output row: ceil(outWidth / argmaxPerWord). */
+  argmaxWords: number;
 }
 
 /**
@@ -113,6 +124,9 @@ export function maxPoolShape(params: MaxPoolParams): MaxPoolShape {
     }
   }
   const out = (v: number) => Math.floor((v + 2 * padding - size) / stride) + 1;
+  const argmaxBits = Math.max(1, Math.ceil(Math.log2(size * size)));
+  if (argmaxBits > 32) throw new RangeError(`${k}: size must be at most 65536, got ${size}`);
+  const argmaxPerWord = Math.floor(32 / argmaxBits);
   return {
     batch,
     channels,
@@ -123,7 +137,15 @@ export function maxPoolShape(params: MaxPoolParams): MaxPoolShape {
     padding,
     outHeight: out(height),
     outWidth: out(width),
+    argmaxBits,
+    argmaxPerWord,
+    argmaxWords: Math.ceil(out(width) / argmaxPerWord),
   };
+}
+
+/** Shape of the packed argmax tensor (u32): [N, C, OH, ceil(OW / perWord)]. */
+export function maxPoolArgmaxShape(s: MaxPoolShape): number[] {
+  return [s.batch, s.channels, s.outHeight, s.argmaxWords];
 }
 
 /** Register blocks: outputs per forward invocation, stride x stride tiles per backward one. */
@@ -134,11 +156,28 @@ export interface MaxPoolBlocks {
   backwardBlock: readonly [number, number];
 }
 
+// Effective register blocks: cols a whole number of argmax words (so no two invocations
+// share a word), both sides at most what the shape holds (a single block per row needs no
+// alignment, and clamped loads past the edge would cost without computing anything).
+function wordBlock(rows: number, cols: number, maxRows: number, maxCols: number, per: number) {
+  const whole = Math.ceil(cols / per) * per;
+  return [Math.min(rows, maxRows), Math.min(whole, maxCols)] as const;
+}
+function forwardBlockOf(s: MaxPoolShape, [bh, bw]: readonly [number, number]) {
+  return wordBlock(bh, bw, s.outHeight, s.outWidth, s.argmaxPerWord);
+}
+function backwardBlockOf(s: MaxPoolShape, [bh, bw]: readonly [number, number]) {
+  const st = s.stride;
+  return wordBlock(bh, bw, Math.ceil(s.height / st), Math.ceil(s.width / st), s.argmaxPerWord);
+}
+
 // Invocations of each pass: (n, c) planes times blocks per plane.
-function forwardCount(s: MaxPoolShape, [bh, bw]: readonly [number, number]): number {
+function forwardCount(s: MaxPoolShape, block: readonly [number, number]): number {
+  const [bh, bw] = forwardBlockOf(s, block);
   return s.batch * s.channels * ceilDiv(s.outHeight, bh) * ceilDiv(s.outWidth, bw);
 }
-function backwardCount(s: MaxPoolShape, [bh, bw]: readonly [number, number]): number {
+function backwardCount(s: MaxPoolShape, block: readonly [number, number]): number {
+  const [bh, bw] = backwardBlockOf(s, block);
   return s.batch * s.channels * ceilDiv(s.height, bh * s.stride) * ceilDiv(s.width, bw * s.stride);
 }
 
@@ -152,6 +191,7 @@ function preamble(s: MaxPoolShape, wg: number, count: number, extra: Record<stri
       W: s.width,
       OH: s.outHeight,
       OW: s.outWidth,
+      WORDS: s.argmaxWords,
       ...extra,
     }),
     constants({ PAD: s.padding, IH: s.height, IW: s.width }, "i32"),
@@ -186,24 +226,63 @@ export function maxpoolForwardWgsl(
   workgroupSize = 64,
   block: readonly [number, number] = [1, 1],
 ): string {
-  const [bh, bw] = block, k = s.size, st = s.stride;
+  const [bh, bw] = forwardBlockOf(s, block), k = s.size, st = s.stride, p = s.padding;
+  const per = s.argmaxPerWord;
   const nbh = ceilDiv(s.outHeight, bh), nbw = ceilDiv(s.outWidth, bw);
+  const rows = (bh - 1) * st + k, cols = (bw - 1) * st + k;
   const lines = [
     ...preamble(s, workgroupSize, forwardCount(s, block), { NBH: nbh, NBW: nbw }),
     `  let r0 = i32(bh * ${bh * st}u) - PAD;`,
     `  let c0 = i32(bw * ${bw * st}u) - PAD;`,
-    ...loadRegion((bh - 1) * st + k, (bw - 1) * st + k),
+    ...loadRegion(rows, cols),
   ];
+  if (p > 0) {
+    for (let r = 0; r < rows; r++) lines.push(`  let inR${r} = r0 + ${r} >= 0 && r0 + ${r} < IH;`);
+    for (let c = 0; c < cols; c++) lines.push(`  let inC${c} = c0 + ${c} >= 0 && c0 + ${c} < IW;`);
+  }
   for (let u = 0; u < bh; u++) {
+    const oh = `bh * ${bh}u + ${u}u`;
     for (let v = 0; v < bw; v++) {
-      const terms: string[] = [];
-      for (let kh = 0; kh < k; kh++) {
-        for (let kw = 0; kw < k; kw++) terms.push(`v${u * st + kh}_${v * st + kw}`);
+      // The first maximum in row-major order (strict >) and its position q = kh * k + kw.
+      const w = `${u}_${v}`;
+      for (let q = 0; q < k * k; q++) {
+        const val = `v${u * st + Math.floor(q / k)}_${v * st + (q % k)}`;
+        if (p === 0) {
+          if (q === 0) lines.push(`  var m${w} = ${val}; var q${w} = 0u;`);
+          else {
+            lines.push(
+              `  { let t = ${val} > m${w}; m${w} = select(m${w}, ${val}, t); ` +
+                `q${w} = select(q${w}, ${q}u, t); }`,
+            );
+          }
+        } else {
+          // Padded positions are -inf: never taken. The first real one seeds the max.
+          if (q === 0) lines.push(`  var m${w} = 0.0; var q${w} = 0u; var f${w} = false;`);
+          const r = u * st + Math.floor(q / k), c = v * st + (q % k);
+          lines.push(
+            `  { let ok = inR${r} && inC${c}; let t = ok && (!f${w} || ${val} > m${w}); ` +
+              `m${w} = select(m${w}, ${val}, t); q${w} = select(q${w}, ${q}u, t); ` +
+              `f${w} = f${w} || ok; }`,
+          );
+        }
       }
-      const max = terms.slice(1).reduce((acc, t) => `max(${acc}, ${t})`, terms[0]);
       lines.push(
-        `  if (bh * ${bh}u + ${u}u < OH && bw * ${bw}u + ${v}u < OW) {`,
-        `    y[(nc * OH + bh * ${bh}u + ${u}u) * OW + bw * ${bw}u + ${v}u] = ${max};`,
+        `  if (${oh} < OH && bw * ${bw}u + ${v}u < OW) {`,
+        `    y[(nc * OH + ${oh}) * OW + bw * ${bw}u + ${v}u] = m${w};`,
+        `  }`,
+      );
+    }
+    // bw * bw_ is a multiple of per (or 0 when one block spans the row): whole words.
+    for (let wd = 0; wd * per < bw; wd++) {
+      const terms: string[] = [];
+      for (let v = wd * per; v < Math.min(bw, (wd + 1) * per); v++) {
+        const shift = (v - wd * per) * s.argmaxBits;
+        terms.push(shift ? `(q${u}_${v} << ${shift}u)` : `q${u}_${v}`);
+      }
+      const word = `bw * ${Math.floor(bw / per)}u + ${wd}u`;
+      lines.push(
+        `  if (${oh} < OH && ${word} < WORDS) {`,
+        `    argmax[(nc * OH + ${oh}) * WORDS + ${word}] = ${terms.join(" | ")};`,
         `  }`,
       );
     }
@@ -211,6 +290,7 @@ export function maxpoolForwardWgsl(
   return [
     storage(0, "x", "array<f32>", "read"),
     storage(1, "y", "array<f32>", "read_write"),
+    storage(2, "argmax", "array<u32>", "read_write"),
     ...lines,
     `}`,
   ].join("\n");
@@ -222,54 +302,44 @@ export function maxpoolBackwardWgsl(
   workgroupSize = 64,
   block: readonly [number, number] = [1, 1],
 ): string {
-  const [bh, bw] = block, k = s.size, st = s.stride, p = s.padding;
+  const [bh, bw] = backwardBlockOf(s, block), k = s.size, st = s.stride, p = s.padding;
+  const per = s.argmaxPerWord, bits = s.argmaxBits;
   // Windows touching input tile t along an axis: t + first .. t + last (static offsets).
   const first = Math.ceil((p - k + 1) / st), last = Math.floor((st - 1 + p) / st);
   const nwh = bh + last - first, nww = bw + last - first; // windows per block, per axis
-  const rows = (nwh - 1) * st + k, cols = (nww - 1) * st + k; // region under them
   const nbh = ceilDiv(s.height, bh * st), nbw = ceilDiv(s.width, bw * st);
+  // Argmax words of those windows, relative to the block's first word (static, as bw is
+  // whole words or the block spans the row).
+  const wlo = Math.floor(first / per), whi = Math.floor((bw - 1 + last) / per);
   const lines = [
     ...preamble(s, workgroupSize, backwardCount(s, block), { NBH: nbh, NBW: nbw }),
-    `  let oh0 = i32(bh * ${bh}u) + ${first};`,
-    `  let ow0 = i32(bw * ${bw}u) + ${first};`,
-    `  let r0 = oh0 * ${st} - PAD;`,
-    `  let c0 = ow0 * ${st} - PAD;`,
-    ...loadRegion(rows, cols),
+    `  let ohs = i32(bh * ${bh}u) + ${first};`,
+    `  let ows = i32(bw * ${bw}u) + ${first};`,
+    `  let word0 = i32(bw * ${Math.floor(bw / per)}u);`,
   ];
-  if (p > 0) {
-    for (let r = 0; r < rows; r++) lines.push(`  let inR${r} = r0 + ${r} >= 0 && r0 + ${r} < IH;`);
-    for (let c = 0; c < cols; c++) lines.push(`  let inC${c} = c0 + ${c} >= 0 && c0 + ${c} < IW;`);
-  }
-  // Per window (a, b): its dY (0 outside the output) and the position q of its first max.
+  const mask = 2 ** bits - 1;
+  // Per window (a, b): its dY (0 outside the output) and its choice q.
   for (let a = 0; a < nwh; a++) {
+    lines.push(
+      `  let oh${a} = ohs + ${a};`,
+      `  let okR${a} = oh${a} >= 0 && oh${a} < i32(OH);`,
+      `  let orow${a} = nc * OH + u32(clamp(oh${a}, 0, i32(OH) - 1));`,
+    );
+    for (let wd = wlo; wd <= whi; wd++) {
+      lines.push(
+        `  let w${a}_${wd - wlo} = argmax[orow${a} * WORDS + ` +
+          `u32(clamp(word0 + ${wd}, 0, i32(WORDS) - 1))];`,
+      );
+    }
     for (let b = 0; b < nww; b++) {
+      const rel = first + b, wd = Math.floor(rel / per), slot = rel - wd * per;
       const w = `${a}_${b}`;
       lines.push(
-        `  let oh${w} = oh0 + ${a}; let ow${w} = ow0 + ${b};`,
-        `  let g${w} = select(0.0, dY[(nc * OH + u32(clamp(oh${w}, 0, i32(OH) - 1))) * OW + ` +
-          `u32(clamp(ow${w}, 0, i32(OW) - 1))], oh${w} >= 0 && oh${w} < i32(OH) && ` +
-          `ow${w} >= 0 && ow${w} < i32(OW));`,
+        `  let ow${w} = ows + ${b};`,
+        `  let g${w} = select(0.0, dY[orow${a} * OW + u32(clamp(ow${w}, 0, i32(OW) - 1))], ` +
+          `okR${a} && ow${w} >= 0 && ow${w} < i32(OW));`,
+        `  let q${w} = (w${a}_${wd - wlo} >> ${slot * bits}u) & ${mask}u;`,
       );
-      for (let q = 0; q < k * k; q++) {
-        const r = a * st + Math.floor(q / k), c = b * st + (q % k), v = `v${r}_${c}`;
-        if (p === 0) {
-          // Strict > keeps the first maximum in row-major order.
-          if (q === 0) lines.push(`  var m${w} = ${v}; var q${w} = 0u;`);
-          else {
-            lines.push(
-              `  { let t = ${v} > m${w}; m${w} = select(m${w}, ${v}, t); ` +
-                `q${w} = select(q${w}, ${q}u, t); }`,
-            );
-          }
-        } else {
-          // Padded positions are -inf: never taken. The first real one seeds the max.
-          if (q === 0) lines.push(`  var m${w} = 0.0; var q${w} = 0u; var f${w} = false;`);
-          lines.push(
-            `  { let ok = inR${r} && inC${c}; let t = ok && (!f${w} || ${v} > m${w}); ` +
-              `m${w} = select(m${w}, ${v}, t); q${w} = select(q${w}, ${q}u, t); f${w} = f${w} || ok; }`,
-          );
-        }
-      }
     }
   }
   // Each input of the block sums the dY of the windows that chose it.
@@ -295,7 +365,7 @@ export function maxpoolBackwardWgsl(
     }
   }
   return [
-    storage(0, "x", "array<f32>", "read"),
+    storage(0, "argmax", "array<u32>", "read"),
     storage(1, "dY", "array<f32>", "read"),
     storage(2, "dX", "array<f32>", "read_write"),
     ...lines,
@@ -304,17 +374,19 @@ export function maxpoolBackwardWgsl(
 }
 
 /**
- * Overlapping max pooling (NCHW, f32) with a gather backward: no atomics, no argmax
- * buffer. The window, stride, padding, shapes and register blocks are static (baked into
- * the WGSL).
+ * Overlapping max pooling (NCHW, f32). The forward also records each window's choice in a
+ * packed u32 `argmax` tensor ({@link maxPoolArgmaxShape}); the backward gathers through it
+ * (no atomics, x not read). The window, stride, padding, shapes and register blocks are
+ * static (baked into the WGSL).
  *
  * @example
  * ```ts ignore
  * const pool = await MaxPool.create(column, { batch: 4, channels: 48, height: 55, width: 55 });
  * using y = Tensor.empty(column, [4, 48, pool.outHeight, pool.outWidth], "pool1.y");
+ * using argmax = Tensor.empty(column, pool.argmaxShape, "pool1.argmax", "u32");
  * const enc = new Encoder(column, "pool1");
- * pool.forward(enc, { x, y });
- * pool.backward(enc, { x, y, dY, dX }); // overwrites dX
+ * pool.forward(enc, { x, y, argmax });
+ * pool.backward(enc, { argmax, dY, dX }); // overwrites dX
  * enc.submit();
  * ```
  */
@@ -325,6 +397,8 @@ export class MaxPool {
   readonly outHeight: number;
   /** Output width: floor((W + 2 padding - size) / stride) + 1. */
   readonly outWidth: number;
+  /** Shape of the u32 argmax tensor the forward writes and the backward reads. */
+  readonly argmaxShape: readonly number[];
   #forward: GPUComputePipeline;
   #backward: GPUComputePipeline;
   #forwardGrid: [number, number];
@@ -339,6 +413,7 @@ export class MaxPool {
     this.shape = shape;
     this.outHeight = shape.outHeight;
     this.outWidth = shape.outWidth;
+    this.argmaxShape = maxPoolArgmaxShape(shape);
     this.#forward = forward;
     this.#backward = backward;
     [this.#forwardGrid, this.#backwardGrid] = grids;
@@ -362,8 +437,8 @@ export class MaxPool {
         requirePositiveInt("maxpool", `${name}[1]`, v[1]),
       ];
     };
-    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 4] : [1, 2]));
-    const bb = block("backwardBlock", params.backwardBlock ?? (software ? [2, 2] : [1, 1]));
+    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 8] : [1, 1]));
+    const bb = block("backwardBlock", params.backwardBlock ?? (software ? [2, 8] : [1, 1]));
     const [forward, backward] = await Promise.all([
       column.pipeline("maxpool.forward", maxpoolForwardWgsl(shape, wg, fb)),
       column.pipeline("maxpool.backward", maxpoolBackwardWgsl(shape, wg, bb)),
@@ -384,33 +459,34 @@ export class MaxPool {
     return [s.batch, s.channels, s.outHeight, s.outWidth];
   }
 
-  /** y = max over each window of x. Overwrites y. */
-  forward(enc: Encoder, t: { x: Tensor; y: Tensor }): void {
+  /** y = max over each window of x; argmax = each window's first maximum, packed. Overwrites both. */
+  forward(enc: Encoder, t: { x: Tensor; y: Tensor; argmax: Tensor }): void {
     t.x.expectShape("maxpool.forward", "x", this.#inShape);
     t.y.expectShape("maxpool.forward", "y", this.#outShape);
-    requireF32("maxpool.forward", t);
-    enc.dispatch(this.#forward, [t.x, t.y], this.#forwardGrid);
+    t.argmax.expectShape("maxpool.forward", "argmax", this.argmaxShape);
+    requireDType("maxpool.forward", { x: t.x, y: t.y }, "f32");
+    requireDType("maxpool.forward", { argmax: t.argmax }, "u32");
+    enc.dispatch(this.#forward, [t.x, t.y, t.argmax], this.#forwardGrid);
   }
 
   /**
-   * dX = the sum of dY over the windows whose first maximum is each input. The choice is
-   * recomputed from x, so `y` (the forward's output) is shape-checked but not read.
-   * Overwrites dX.
+   * dX = the sum of dY over the windows that chose each input, as the forward recorded in
+   * `argmax` (so the forward must have run on the same x). Overwrites dX.
    */
-  backward(enc: Encoder, t: { x: Tensor; y: Tensor; dY: Tensor; dX: Tensor }): void {
-    t.x.expectShape("maxpool.backward", "x", this.#inShape);
-    t.y.expectShape("maxpool.backward", "y", this.#outShape);
+  backward(enc: Encoder, t: { argmax: Tensor; dY: Tensor; dX: Tensor }): void {
+    t.argmax.expectShape("maxpool.backward", "argmax", this.argmaxShape);
     t.dY.expectShape("maxpool.backward", "dY", this.#outShape);
     t.dX.expectShape("maxpool.backward", "dX", this.#inShape);
-    requireF32("maxpool.backward", t);
-    enc.dispatch(this.#backward, [t.x, t.dY, t.dX], this.#backwardGrid);
+    requireDType("maxpool.backward", { dY: t.dY, dX: t.dX }, "f32");
+    requireDType("maxpool.backward", { argmax: t.argmax }, "u32");
+    enc.dispatch(this.#backward, [t.argmax, t.dY, t.dX], this.#backwardGrid);
   }
 }
 
-function requireF32(kernel: string, tensors: Record<string, Tensor>): void {
+function requireDType(kernel: string, tensors: Record<string, Tensor>, dtype: string): void {
   for (const [param, t] of Object.entries(tensors)) {
-    if (t.dtype !== "f32") {
-      throw new RangeError(`${kernel}: ${param} (${t.label}) must be f32, got ${t.dtype}`);
+    if (t.dtype !== dtype) {
+      throw new RangeError(`${kernel}: ${param} (${t.label}) must be ${dtype}, got ${t.dtype}`);
     }
   }
 }

@@ -284,10 +284,11 @@ export class AlexNet {
           size: this.config.pool.size,
           stride: this.config.pool.stride,
         });
+        const argmax = this.half(h, `${s.name}.argmax`);
         return {
           name: s.name,
-          forward: (rec) => pool.forward(rec.at(c), { x, y }),
-          backward: (rec) => pool.backward(rec.at(c), { x, y, dY, dX: dX! }),
+          forward: (rec) => pool.forward(rec.at(c), { x, y, argmax }),
+          backward: (rec) => pool.backward(rec.at(c), { argmax, dY, dX: dX! }),
         };
       }
       case "linear": {

@@ -24,6 +24,7 @@ import {
   sizeOf,
 } from "./config.ts";
 import type { DType } from "../kernels/tensor.ts";
+import { maxPoolArgmaxShape, maxPoolShape } from "../kernels/maxpool.ts";
 
 /** 0 or 1: which half of the paper's network. */
 export type Half = 0 | 1;
@@ -228,6 +229,12 @@ export function planTensors(cfg: AlexNetConfig, batch: number, columns: 1 | 2): 
       }
       add(`h${h}:${s.name}.y`, col, s.outShape[h], "activation");
       add(`h${h}:${s.name}.dy`, col, s.outShape[h], "gradient");
+      if (s.type === "pool") {
+        // Each window's choice, written by the forward for the backward (packed u32).
+        const [batch, channels, height, width] = s.inShape;
+        const pool = maxPoolShape({ batch, channels, height, width, ...cfg.pool });
+        add(`h${h}:${s.name}.argmax`, col, maxPoolArgmaxShape(pool), "activation", "u32");
+      }
       // A layer reading an exchange writes its own partial gradient of the whole input;
       // the exchange sums the halves' partials. conv1's input is the image: no gradient.
       if (s.input.from === "exchange") {

@@ -79,9 +79,11 @@ async function runPool(col: Column, p: MaxPoolParams, xs: Float32Array, dYs?: Fl
   using y = Tensor.empty(col, outShape, "y");
   using dY = Tensor.from(col, g, outShape, "dY", "f32");
   using dX = Tensor.from(col, new Float32Array(xs.length).fill(123), inShape, "dX", "f32");
+  const words = pool.argmaxShape.reduce((a, b) => a * b);
+  using argmax = Tensor.from(col, new Uint32Array(words).fill(~0), pool.argmaxShape, "am", "u32");
   const enc = new Encoder(col, "maxpool test");
-  pool.forward(enc, { x, y });
-  pool.backward(enc, { x, y, dY, dX });
+  pool.forward(enc, { x, y, argmax });
+  pool.backward(enc, { argmax, dY, dX });
   enc.submit();
   return { y: await y.read(), dX: await dX.read(), dY: g, outShape, inShape };
 }
@@ -188,12 +190,23 @@ Deno.test("maxpool rejects bad parameters naming kernel and parameter", GPU_TEST
   using x = Tensor.empty(col, [1, 1, 5, 5], "x");
   using bad = Tensor.empty(col, [1, 1, 3, 3], "bad");
   using y = Tensor.empty(col, [1, 1, 2, 2], "y");
+  assert.deepEqual(pool.argmaxShape, [1, 1, 2, 1]); // 2 windows per row fit one word
+  using argmax = Tensor.empty(col, [1, 1, 2, 1], "argmax", "u32");
   assert.throws(
-    () => pool.forward(new Encoder(col), { x, y: bad }),
+    () => pool.forward(new Encoder(col), { x, y: bad, argmax }),
     /maxpool.forward: y \(bad\) must have shape \[1,1,2,2\]/,
   );
   assert.throws(
-    () => pool.backward(new Encoder(col), { x, y, dY: y, dX: bad }),
+    () => pool.forward(new Encoder(col), { x, y, argmax: y }),
+    /maxpool.forward: argmax \(y\) must have shape \[1,1,2,1\]/,
+  );
+  using argmaxF = Tensor.empty(col, [1, 1, 2, 1], "argmaxF");
+  assert.throws(
+    () => pool.forward(new Encoder(col), { x, y, argmax: argmaxF }),
+    /maxpool.forward: argmax \(argmaxF\) must be u32, got f32/,
+  );
+  assert.throws(
+    () => pool.backward(new Encoder(col), { argmax, dY: y, dX: bad }),
     /maxpool.backward: dX \(bad\) must have shape \[1,1,5,5\]/,
   );
 });

@@ -1,9 +1,9 @@
 // Max pooling at the paper's per-column shapes (pool1, pool2, pool5; 3x3 stride 2),
-// forward and backward. Bytes count what the kernel moves: x + y forward; x + dY + dX
-// backward (it recomputes each window's choice from x, never reading y).
+// forward and backward. Bytes count what the kernel moves: x + y + argmax forward;
+// argmax + dY + dX backward (argmax: the packed per-window choices, 4 bits each for 3x3).
 
 import type { KernelBenchCase } from "../_case.ts";
-import { MaxPool } from "../../kernels/maxpool.ts";
+import { MaxPool, maxPoolArgmaxShape, maxPoolShape } from "../../kernels/maxpool.ts";
 import { Encoder } from "../../kernels/encoder.ts";
 import { Tensor } from "../../kernels/tensor.ts";
 import { assertClose } from "../../tests/_assert.ts";
@@ -32,9 +32,10 @@ function poolCase(
     op: `maxpool.${dir}`,
     shape: `N=${batch} ${channels}x${side}x${side} -> ${channels}x${out}x${out} k3 s2`,
     dims: { n: batch, c: channels, h: side, w: side, size: 3, stride: 2 },
-    bytes: 4 * (dir === "forward" ? inSize + outSize : 2 * inSize + outSize),
+    bytes: 4 * (inSize + outSize + argmaxWords(batch, channels, side)),
     async prepare(column) {
       const pool = await MaxPool.create(column, { batch, channels, height: side, width: side });
+      const argmax = Tensor.empty(column, pool.argmaxShape, `${layer}.argmax`, "u32");
       // Post-ReLU activations: many zeros, so ties are exercised too.
       const xs = uniform(inSize, 1, -1, 1).map((v) => Math.max(v, 0));
       const gs = uniform(outSize, 2);
@@ -43,10 +44,12 @@ function poolCase(
       const dY = Tensor.from(column, gs, outShape, `${layer}.dY`, "f32");
       const dX = Tensor.empty(column, inShape, `${layer}.dX`);
       const setup = new Encoder(column, `${layer} setup`);
-      pool.forward(setup, { x, y }); // as in training, backward runs after the forward
+      pool.forward(setup, { x, y, argmax }); // as in training, backward runs after the forward
       setup.submit();
       const run = (enc: Encoder) =>
-        dir === "forward" ? pool.forward(enc, { x, y }) : pool.backward(enc, { x, y, dY, dX });
+        dir === "forward"
+          ? pool.forward(enc, { x, y, argmax })
+          : pool.backward(enc, { argmax, dY, dX });
       return {
         run,
         async validate() {
@@ -61,11 +64,16 @@ function poolCase(
           }
         },
         dispose() {
-          for (const t of [x, y, dY, dX]) t.dispose();
+          for (const t of [x, y, argmax, dY, dX]) t.dispose();
         },
       };
     },
   };
+}
+
+function argmaxWords(batch: number, channels: number, side: number): number {
+  const s = maxPoolShape({ batch, channels, height: side, width: side });
+  return maxPoolArgmaxShape(s).reduce((a, b) => a * b);
 }
 
 /** pool1/pool2/pool5 forward and backward at `batch` (per-column shapes). */

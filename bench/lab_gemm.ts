@@ -9,7 +9,7 @@
 //
 //   deno run -A bench/lab_gemm.ts [--batch 4] [--layers conv2,conv3] [--dirs f,d,w]
 //     [--tiles '[{"wgN":16,"wgM":1,"tm":8,"tn":8,"tk":0}]'] [--per 8] [--reps 5]
-//     [--no-tfjs] [--no-check] [--gemm 512] [--cpu]
+//     [--no-tfjs] [--no-check] [--gemm 512] [--cpu] [--algos direct,auto,w2,w4]
 //
 // --cpu times by this process's CPU time instead of wall time: other jobs on the shared
 // cores then cost us less noise (use it to rank tiles; report wall time against TF.js).
@@ -141,6 +141,16 @@ async function timeTfjs(
   return ms;
 }
 
+/** max |a - b| / max |b|. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let e = 0, m = 0;
+  for (let i = 0; i < b.length; i++) {
+    e = Math.max(e, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return e / m;
+}
+
 /** Runs all three directions once and compares them with the CPU reference. */
 async function check(col: Column, conv: Conv2d, dirs: Dir[]): Promise<void> {
   const g = conv.params;
@@ -165,11 +175,16 @@ async function check(col: Column, conv: Conv2d, dirs: Dir[]): Promise<void> {
   enc.submit();
   const s = { ...g };
   const yGpu = await y.read();
-  assertClose(yGpu, conv2dForwardRef(s, xv, wv, bv, g.relu), { shape: ys, what: "y" });
+  const yRef = conv2dForwardRef(s, xv, wv, bv, g.relu);
+  assertClose(yGpu, yRef, { shape: ys, what: "y" });
+  const errs = [`y ${relErr(yGpu, yRef).toExponential(1)}`];
   const gm = maskGrad(gv, g.relu ? yGpu : null);
   if (dirs.includes("d")) {
-    assertClose(await dX.read(), conv2dBackwardDataRef(s, wv, gm), { rel: 1e-3, what: "dX" });
+    const dxGpu = await dX.read(), dxRef = conv2dBackwardDataRef(s, wv, gm);
+    assertClose(dxGpu, dxRef, { rel: 1e-3, what: "dX" });
+    errs.push(`dX ${relErr(dxGpu, dxRef).toExponential(1)}`);
   }
+  console.log(`  max error / max |ref|: ${errs.join(", ")}`);
   if (dirs.includes("w")) {
     const r = conv2dBackwardWeightsRef(s, xv, gm);
     assertClose(await dW.read(), r.dW, { rel: 1e-3, what: "dW" });
@@ -191,6 +206,7 @@ if (import.meta.main) {
       gemm: { type: "string" },
       cpu: { type: "boolean", default: false },
       "no-relu": { type: "boolean", default: false },
+      algos: { type: "string", default: "auto" },
     },
   });
   useCpu = values.cpu;
@@ -230,68 +246,75 @@ if (import.meta.main) {
     const p = convs[name];
     const peer: Partial<Record<Dir, number>> = {};
     for (const tile of tiles) {
-      const conv = await Conv2d.create(col, {
-        ...p,
-        relu: !values["no-relu"],
-        // An entry naming directions is a per-direction choice; otherwise it sets all three.
-        ...(tile && ("forward" in tile || "backwardData" in tile || "backwardWeights" in tile)
-          ? { tiles: tile as Conv2dParams["tiles"] }
-          : { tile }),
-      });
-      if (!values["no-check"]) await check(col, conv, dirs);
-      const g = conv.params;
-      const flops = 2 * g.batch * g.outChannels * g.outHeight * g.outWidth *
-        (g.inChannels / g.groups) * g.kh * g.kw;
-      using x = Tensor.from(col, uniform(g.batch * g.inChannels * g.height * g.width, 1), [
-        g.batch,
-        g.inChannels,
-        g.height,
-        g.width,
-      ], "x");
-      using w = Tensor.zeros(col, [g.outChannels, g.inChannels / g.groups, g.kh, g.kw], "w");
-      using b = Tensor.from(col, uniform(g.outChannels, 3), [g.outChannels], "b");
-      using y = Tensor.zeros(col, [g.batch, g.outChannels, g.outHeight, g.outWidth], "y");
-      using dY = Tensor.from(col, uniform(y.size, 4), y.shape, "dY");
-      using dX = Tensor.zeros(col, x.shape, "dX");
-      using dW = Tensor.zeros(col, w.shape, "dW");
-      using db = Tensor.zeros(col, b.shape, "db");
-      const e0 = new Encoder(col, "lab y");
-      conv.forward(e0, { x, w, b, y }); // a real ReLU mask for the backward directions
-      e0.submit();
-      const record: Record<Dir, (e: Encoder) => void> = {
-        f: (e) => conv.forward(e, { x, w, b, y }),
-        d: (e) => conv.backwardData(e, { w, y, dY, dX }),
-        w: (e) => conv.backwardWeights(e, { x, y, dY, dW, db }),
-      };
-      const out: string[] = [];
-      for (const d of dirs) {
-        let enc: Encoder | null = null;
-        const ms = await timeAmortised(
-          () => record[d](enc ??= new Encoder(col, "lab")),
-          () => {
-            enc!.submit();
-            enc = null;
-            return wait();
-          },
-          per,
-          reps,
-        );
-        const ours = flops / ms / 1e6;
-        if (tfjs && peer[d] === undefined) {
-          peer[d] = flops / (await timeTfjs(tfjs, p, g.outHeight, d, per, reps)) / 1e6;
+      for (const algo of values.algos.split(",")) {
+        // "direct", "auto", or "w<m>": Winograd F(m x m, r x r).
+        const wm = /^w(\d)$/.exec(algo);
+        const conv = await Conv2d.create(col, {
+          ...p,
+          algorithm: wm ? "winograd" : algo as Conv2dParams["algorithm"],
+          ...(wm ? { winogradTile: Number(wm[1]) } : {}),
+          relu: !values["no-relu"],
+          // An entry naming directions is a per-direction choice; otherwise it sets all three.
+          ...(tile && ("forward" in tile || "backwardData" in tile || "backwardWeights" in tile)
+            ? { tiles: tile as Conv2dParams["tiles"] }
+            : { tile }),
+        });
+        if (!values["no-check"]) await check(col, conv, dirs);
+        const g = conv.params;
+        const flops = 2 * g.batch * g.outChannels * g.outHeight * g.outWidth *
+          (g.inChannels / g.groups) * g.kh * g.kw;
+        using x = Tensor.from(col, uniform(g.batch * g.inChannels * g.height * g.width, 1), [
+          g.batch,
+          g.inChannels,
+          g.height,
+          g.width,
+        ], "x");
+        using w = Tensor.zeros(col, [g.outChannels, g.inChannels / g.groups, g.kh, g.kw], "w");
+        using b = Tensor.from(col, uniform(g.outChannels, 3), [g.outChannels], "b");
+        using y = Tensor.zeros(col, [g.batch, g.outChannels, g.outHeight, g.outWidth], "y");
+        using dY = Tensor.from(col, uniform(y.size, 4), y.shape, "dY");
+        using dX = Tensor.zeros(col, x.shape, "dX");
+        using dW = Tensor.zeros(col, w.shape, "dW");
+        using db = Tensor.zeros(col, b.shape, "db");
+        const e0 = new Encoder(col, "lab y");
+        conv.forward(e0, { x, w, b, y }); // a real ReLU mask for the backward directions
+        e0.submit();
+        const record: Record<Dir, (e: Encoder) => void> = {
+          f: (e) => conv.forward(e, { x, w, b, y }),
+          d: (e) => conv.backwardData(e, { w, y, dY, dX }),
+          w: (e) => conv.backwardWeights(e, { x, y, dY, dW, db }),
+        };
+        const out: string[] = [];
+        for (const d of dirs) {
+          let enc: Encoder | null = null;
+          const ms = await timeAmortised(
+            () => record[d](enc ??= new Encoder(col, "lab")),
+            () => {
+              enc!.submit();
+              enc = null;
+              return wait();
+            },
+            per,
+            reps,
+          );
+          const ours = flops / ms / 1e6;
+          if (tfjs && peer[d] === undefined) {
+            peer[d] = flops / (await timeTfjs(tfjs, p, g.outHeight, d, per, reps)) / 1e6;
+          }
+          const ratio = peer[d]
+            ? ` tfjs ${peer[d]!.toFixed(2)} x${(ours / peer[d]!).toFixed(2)}`
+            : "";
+          out.push(`${d} ${ours.toFixed(2)}${ratio}`);
+          rows.push(
+            `| ${name} | ${DIR_NAMES[d]} | ${ours.toFixed(2)} | ${peer[d]?.toFixed(2) ?? "-"} | ` +
+              `${peer[d] ? (ours / peer[d]!).toFixed(2) : "-"} |`,
+          );
         }
-        const ratio = peer[d]
-          ? ` tfjs ${peer[d]!.toFixed(2)} x${(ours / peer[d]!).toFixed(2)}`
-          : "";
-        out.push(`${d} ${ours.toFixed(2)}${ratio}`);
-        rows.push(
-          `| ${name} | ${DIR_NAMES[d]} | ${ours.toFixed(2)} | ${peer[d]?.toFixed(2) ?? "-"} | ` +
-            `${peer[d] ? (ours / peer[d]!).toFixed(2) : "-"} |`,
+        console.log(
+          `${name} N=${g.batch} ${algo} ${tile ? JSON.stringify(tile) : "default"}: ` +
+            out.join("  "),
         );
       }
-      console.log(
-        `${name} N=${g.batch} ${tile ? JSON.stringify(tile) : "default"}: ${out.join("  ")}`,
-      );
     }
   }
   console.log(

@@ -16,7 +16,7 @@
 
 import type { Column } from "../kernels/columns.ts";
 import { Slice } from "../kernels/concat.ts";
-import { Conv2d } from "../kernels/conv2d.ts";
+import { Conv2d, ConvWorkspace } from "../kernels/conv2d.ts";
 import { Dropout } from "../kernels/dropout.ts";
 import { Elementwise } from "../kernels/elementwise.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
@@ -30,6 +30,7 @@ import { exchange } from "../kernels/transfer.ts";
 import { type AlexNetConfig, joinParameter, parameterShapes, splitParameter } from "./config.ts";
 import {
   columnOf,
+  convParams,
   type ExchangeStage,
   type Half,
   HALVES,
@@ -138,6 +139,7 @@ export class AlexNet {
   /** The planned specs the tensors were allocated from. */
   readonly specs: readonly TensorSpec[];
   #nodes: Node[] = [];
+  #workspaces = new Map<number, ConvWorkspace>();
   #xent: SoftmaxCrossEntropy[] = [];
   #sgd: Sgd[] = [];
 
@@ -148,6 +150,19 @@ export class AlexNet {
     this.stages = networkStages(opts.config, opts.batch);
     this.specs = specs;
     this.tensors = tensors;
+  }
+
+  /** Column `c`'s Winograd scratch, over its planned tensors when the plan has them. */
+  #workspace(c: number): ConvWorkspace {
+    let ws = this.#workspaces.get(c);
+    if (!ws) {
+      const key = (k: string) => `c${c}:workspace.${k}`;
+      const planned = this.tensors.has(key("U"))
+        ? { U: this.get(key("U")), M: this.get(key("M")), V: this.get(key("V")) }
+        : undefined;
+      this.#workspaces.set(c, ws = new ConvWorkspace(this.columns[c], planned));
+    }
+    return ws;
   }
 
   /** Allocates every planned tensor and compiles every pipeline. */
@@ -241,15 +256,8 @@ export class AlexNet {
         const dW = this.half(h, `${s.param}.weight.grad`);
         const db = this.half(h, `${s.param}.bias.grad`);
         const conv = await Conv2d.create(column, {
-          batch: n,
-          inChannels: ci,
-          height: hi,
-          width: wi,
-          outChannels: out[1],
-          kernel: s.conv!.kernel,
-          stride: s.conv!.stride,
-          padding: s.conv!.padding,
-          relu: s.conv!.relu,
+          ...convParams(s, h),
+          workspace: this.#workspace(c),
         });
         return {
           name: s.name,

@@ -24,6 +24,7 @@ import {
   sizeOf,
 } from "./config.ts";
 import type { DType } from "../kernels/tensor.ts";
+import { type Conv2dParams, conv2dWorkspace } from "../kernels/conv2d.ts";
 import { maxPoolArgmaxShape, maxPoolShape } from "../kernels/maxpool.ts";
 
 /** 0 or 1: which half of the paper's network. */
@@ -163,7 +164,8 @@ export type TensorRole =
   | "parameterGrad"
   | "momentum"
   | "exchange"
-  | "loss";
+  | "loss"
+  | "workspace";
 
 /** One tensor of the plan. */
 export interface TensorSpec {
@@ -260,7 +262,53 @@ export function planTensors(cfg: AlexNetConfig, batch: number, columns: 1 | 2): 
     add(`c${c}:hits`, c, [2], "loss", "u32");
     add(`c${c}:probs`, c, [n, cfg.classes], "loss");
   }
+  // Winograd scratch: one set per column, as large as its largest conv needs (they run
+  // one after another, see ConvWorkspace).
+  for (let c = 0; c < columns; c++) {
+    const need = { U: 0, M: 0, V: 0 };
+    for (const s of stages) {
+      if (s.type !== "conv") continue;
+      for (const h of HALVES) {
+        if (columnOf(h, columns) !== c) continue;
+        const w = conv2dWorkspace(convParams(s, h));
+        for (const k of ["U", "M", "V"] as const) need[k] = Math.max(need[k], w[k]);
+      }
+    }
+    if (need.U + need.M + need.V === 0) continue;
+    for (const k of ["U", "M", "V"] as const) {
+      add(`c${c}:workspace.${k}`, c, [Math.max(need[k], 1)], "workspace");
+    }
+  }
   return specs;
+}
+
+/**
+ * The Conv2d parameters of a conv stage's half, as the model creates it (one source for
+ * the model and its memory plan).
+ *
+ * @example
+ * ```ts
+ * import { configs } from "./config.ts";
+ * import { convParams, networkStages } from "./plan.ts";
+ * const conv3 = networkStages(configs.paper, 128).find((s) => s.name === "conv3")!;
+ * console.log(convParams(conv3 as never, 0).outChannels); // 192: one column's half
+ * ```
+ */
+export function convParams(s: LayerStage, h: Half): Conv2dParams {
+  const [n, ci, hi, wi] = s.inShape;
+  return {
+    batch: n,
+    inChannels: ci,
+    height: hi,
+    width: wi,
+    outChannels: s.outShape[h][1],
+    kernel: s.conv!.kernel,
+    stride: s.conv!.stride,
+    padding: s.conv!.padding,
+    relu: s.conv!.relu,
+    // conv1 reads the image: its input gradient is never computed.
+    inputGrad: s.input.from !== "image",
+  };
 }
 
 /** Bytes per column, from the plan. */
@@ -296,6 +344,7 @@ export function computeMemoryPlan(cfg: AlexNetConfig, batch: number, columns: 1 
     momentum: 0,
     exchange: 0,
     loss: 0,
+    workspace: 0,
   });
   const perColumn = new Array<number>(columns).fill(0);
   const byRole = Array.from({ length: columns }, zero);

@@ -3,6 +3,7 @@ import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { DEFAULT_TILES, type GemmTile } from "../kernels/gemm.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
+import { winogradMatrices } from "../kernels/_winograd.ts";
 import { assertClose } from "./_assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
 import { uniform } from "./_rand.ts";
@@ -277,6 +278,124 @@ Deno.test(
   },
 );
 
+Deno.test("Winograd matrices: F(2,3) is Lavin & Gray's, and every F(m, r) correlates exactly", () => {
+  const f = winogradMatrices(2, 3);
+  assert.deepEqual(f.BT, [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]);
+  assert.deepEqual(f.G, [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]);
+  assert.deepEqual(f.AT, [[1, 1, 1, 0], [0, 1, -1, 1]]);
+  for (const [m, r] of [[2, 3], [3, 3], [4, 3], [6, 3], [2, 5], [4, 5], [2, 7], [4, 2]]) {
+    const w = winogradMatrices(m, r), a = w.alpha;
+    const d = Array.from(uniform(a, m * 10 + r)), g = Array.from(uniform(r, m + r));
+    const mul = (M: number[][], v: number[]) =>
+      M.map((row) => row.reduce((s, c, k) => s + c * v[k], 0));
+    const gd = mul(w.G, g).map((v, i) => v * mul(w.BT, d)[i]);
+    const y = mul(w.AT, gd);
+    for (let i = 0; i < m; i++) {
+      const ref = g.reduce((s, v, k) => s + v * d[i + k], 0);
+      assert.ok(Math.abs(y[i] - ref) < 1e-12, `F(${m}, ${r}) y[${i}]: ${y[i]} vs ${ref}`);
+    }
+  }
+  assert.throws(() => winogradMatrices(7, 3), /winograd: F\(7, 3\) is not supported/);
+});
+
+// Winograd forward and backward-data (dX via flipped, transposed weights) on shapes whose
+// outputs do not fill the last tile, with groups, padding 0 .. r-1, every supported tile
+// size, and a scratch budget small enough to force chunks (the last one partial).
+const WINOGRAD_CASES: Case[] = [
+  {
+    batch: 3,
+    inChannels: 5,
+    height: 9,
+    width: 7,
+    outChannels: 6,
+    kernel: 3,
+    padding: 1,
+    relu: true,
+    algorithm: "winograd",
+    winogradTile: 4,
+    winogradChunkBytes: 12000,
+  },
+  {
+    batch: 1,
+    inChannels: 6,
+    height: 11,
+    width: 11,
+    outChannels: 10,
+    kernel: 5,
+    padding: 2,
+    groups: 2,
+    relu: true,
+    algorithm: "winograd",
+    winogradTile: 2,
+  },
+  {
+    batch: 2,
+    inChannels: 3,
+    height: 8,
+    width: 10,
+    outChannels: 4,
+    kernel: 3,
+    algorithm: "winograd",
+    winogradTile: 3,
+  },
+  {
+    batch: 2,
+    inChannels: 4,
+    height: 10,
+    width: 9,
+    outChannels: 5,
+    kernel: 5,
+    padding: 1,
+    algorithm: "winograd",
+    winogradTile: 4,
+  },
+  {
+    batch: 1,
+    inChannels: 4,
+    height: 13,
+    width: 13,
+    outChannels: 12,
+    kernel: 3,
+    padding: 1,
+    groups: 2,
+    algorithm: "winograd",
+    winogradTile: 6,
+  },
+  // The same shape by the direct implicit GEMM, which "auto" no longer picks for it.
+  {
+    batch: 2,
+    inChannels: 5,
+    height: 9,
+    width: 7,
+    outChannels: 6,
+    kernel: 3,
+    padding: 1,
+    relu: true,
+    algorithm: "direct",
+  },
+];
+
+Deno.test(
+  "conv2d Winograd forward and backward match the CPU (tiles, groups, chunks)",
+  GPU_TEST,
+  async () => {
+    for (const [i, p] of WINOGRAD_CASES.entries()) await checkConv(p, undefined, 200 + 10 * i);
+    const col = await gpu();
+    const auto = await Conv2d.create(col, { ...WINOGRAD_CASES[0], algorithm: undefined });
+    assert.deepEqual(auto.algorithms, {
+      forward: "winograd",
+      backwardData: "winograd",
+      backwardWeights: "direct",
+    });
+    const strided = await Conv2d.create(col, {
+      ...WINOGRAD_CASES[0],
+      algorithm: undefined,
+      stride: 2,
+    });
+    assert.equal(strided.algorithms.forward, "direct");
+  },
+);
+
 Deno.test("conv2d rejects bad parameters and tensors, naming them", GPU_TEST, async () => {
   const col = await gpu();
   const ok: Conv2dParams = {
@@ -302,6 +421,12 @@ Deno.test("conv2d rejects bad parameters and tensors, naming them", GPU_TEST, as
       { kernel: 11, padding: 1 },
       /conv2d: kernel \[11, 11\] is larger than the padded input \[10, 10\]/,
     ],
+    [{ algorithm: "fast" as "auto" }, /conv2d: algorithm must be "auto", "direct" or "winograd"/],
+    [{ algorithm: "winograd", stride: 2 }, /conv2d: algorithm "winograd" needs stride 1/],
+    [{ algorithm: "winograd", kernel: [3, 2] }, /conv2d: algorithm "winograd" needs a square/],
+    [{ algorithm: "winograd", padding: 3 }, /needs padding below the kernel side \(got 3\)/],
+    [{ algorithm: "winograd", winogradTile: 7 }, /conv2d: winogradTile 7 with a 3x3 kernel/],
+    [{ algorithm: "winograd", winogradChunkBytes: 64 }, /Winograd scratch exceeds/],
   ];
   for (const [change, re] of bad) {
     await assert.rejects(() => Conv2d.create(col, { ...ok, ...change }), re);

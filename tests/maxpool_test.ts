@@ -85,7 +85,15 @@ async function runPool(col: Column, p: MaxPoolParams, xs: Float32Array, dYs?: Fl
   pool.forward(enc, { x, y, argmax });
   pool.backward(enc, { argmax, dY, dX });
   enc.submit();
-  return { y: await y.read(), dX: await dX.read(), dY: g, outShape, inShape };
+  return {
+    y: await y.read(),
+    dX: await dX.read(),
+    argmax: await argmax.read(),
+    dY: g,
+    outShape,
+    inShape,
+    shape: pool.shape,
+  };
 }
 
 async function checkPool(col: Column, p: MaxPoolParams, xs: Float32Array, what: string) {
@@ -93,6 +101,17 @@ async function checkPool(col: Column, p: MaxPoolParams, xs: Float32Array, what: 
   const r = await runPool(col, p, xs);
   const ref = maxpoolForward(xs, s);
   assertClose(r.y, ref.y, { shape: r.outShape, rel: 0, what: `${what} forward` });
+  // The packed choices decode to the reference's first maximum, window by window.
+  const { outHeight: OH, outWidth: OW, argmaxBits: bits, argmaxPerWord: per } = r.shape;
+  const words = r.shape.argmaxWords, size = s.size;
+  for (let o = 0; o < ref.argmax.length; o++) {
+    const ow = o % OW, oh = Math.floor(o / OW) % OH, row = Math.floor(o / OW);
+    const word = r.argmax[row * words + Math.floor(ow / per)];
+    const q = Number((BigInt(word) >> BigInt((ow % per) * bits)) & ((1n << BigInt(bits)) - 1n));
+    const h = Math.floor(ref.argmax[o] / s.width), w = ref.argmax[o] % s.width;
+    const want = (h - oh * s.stride + s.padding) * size + (w - ow * s.stride + s.padding);
+    assert.equal(q, want, `${what}: argmax of window ${o} (row ${row}, ow ${ow})`);
+  }
   const dX = maxpoolBackward(xs, r.dY, s);
   assertClose(r.dX, dX, { shape: r.inShape, rel: 1e-6, what: `${what} backward` });
 }
@@ -118,6 +137,20 @@ const CASES: [string, MaxPoolParams, boolean?][] = [
   ["3x3 s4 (gaps)", { batch: 1, channels: 2, height: 11, width: 9, stride: 4 }, true],
   ["window equals the input", { batch: 3, channels: 1, height: 3, width: 3 }],
   ["1x1 s1", { batch: 1, channels: 2, height: 3, width: 4, size: 1, stride: 1 }],
+  // Several argmax words per output row, the last one partial (OW 19: 8 + 8 + 3 windows).
+  ["3x3 s2, 3 words a row", { batch: 2, channels: 2, height: 9, width: 40 }, true],
+  // 5 bits a choice, 6 windows a word (OW 16); 2 bits, 16 a word (OW 38).
+  ["5x5 s2 padding 2", {
+    batch: 1,
+    channels: 2,
+    height: 7,
+    width: 31,
+    size: 5,
+    padding: 2,
+    forwardBlock: [1, 6],
+    backwardBlock: [1, 6],
+  }],
+  ["2x2 s1, 3 words a row", { batch: 1, channels: 2, height: 3, width: 39, size: 2, stride: 1 }],
 ];
 
 // Register blocks: one output/tile per invocation (the GPU style), the software default,
@@ -126,6 +159,9 @@ const BLOCKS: Pick<MaxPoolParams, "forwardBlock" | "backwardBlock">[] = [
   { forwardBlock: [1, 1], backwardBlock: [1, 1] },
   {},
   { forwardBlock: [3, 1], backwardBlock: [1, 2] },
+  // Rounded up to whole argmax words (8 windows for 3x3); [1, 16] spans two words.
+  { forwardBlock: [2, 5], backwardBlock: [1, 9] },
+  { forwardBlock: [1, 16], backwardBlock: [1, 16] },
 ];
 
 for (const [name, p, allBlocks] of CASES) {

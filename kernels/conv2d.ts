@@ -105,7 +105,8 @@ export interface Conv2dParams {
   /**
    * Forward / backward-data algorithm: "direct" implicit GEMM, "winograd" F(m x m, r x r)
    * (square kernel 2..7, stride 1, equal padding < kernel; throws otherwise), or "auto"
-   * (default: Winograd for 3x3 to 5x5 kernels where it applies, else direct).
+   * (default: Winograd for 3x3 to 5x5 kernels where it applies and in x out channels per
+   * group reach 1536, else direct).
    */
   algorithm?: ConvAlgorithm;
   /**
@@ -129,6 +130,9 @@ export interface Conv2dParams {
 
 /** How conv2d computes forward and backward-data (backward-weights is always direct). */
 export type ConvAlgorithm = "auto" | "direct" | "winograd";
+
+/** "auto" runs Winograd only from this many (in x out channels per group) up. */
+const WINOGRAD_MIN_CHANNEL_PAIRS = 1536;
 
 /** Why `g` cannot use Winograd, or null when it can. */
 function winogradBlocker(g: ConvGeometry): string | null {
@@ -207,7 +211,12 @@ function winogradPlan(g: ConvGeometry, params: Conv2dParams, budget: number): {
     throw new RangeError(`conv2d: algorithm "winograd" needs ${blocker}`);
   }
   const r = g.kh;
-  if (algorithm === "direct" || blocker || (algorithm === "auto" && (r < 3 || r > 5))) return none;
+  if (algorithm === "direct" || blocker) return none;
+  // "auto": Winograd's transforms cost per channel and its GEMMs per channel pair, so it
+  // pays only with enough of both; measured crossover on lavapipe (tiny/small/paper conv
+  // shapes, bench/lab_gemm.ts --algos): in x out channels per group of about 1536.
+  const pairs = (g.inChannels / g.groups) * (g.outChannels / g.groups);
+  if (algorithm === "auto" && (r < 3 || r > 5 || pairs < WINOGRAD_MIN_CHANNEL_PAIRS)) return none;
   // Default: the largest tile with alpha = m + r - 1 <= 6, F(4x4, 3x3) and F(2x2, 5x5).
   // F(4x4, 5x5) (alpha 8, points +-1/2) was faster still on lavapipe, but its rounding
   // error broke the PyTorch parity of conv1's gradient in the wide fixture (2.5e-2

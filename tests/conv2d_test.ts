@@ -381,17 +381,23 @@ Deno.test(
   async () => {
     for (const [i, p] of WINOGRAD_CASES.entries()) await checkConv(p, undefined, 200 + 10 * i);
     const col = await gpu();
-    const auto = await Conv2d.create(col, { ...WINOGRAD_CASES[0], algorithm: undefined });
+    // "auto": Winograd from 1536 channel pairs per group (48 x 32) and a 3x3..5x5 kernel.
+    const wide = {
+      ...WINOGRAD_CASES[0],
+      inChannels: 48,
+      outChannels: 32,
+      algorithm: undefined,
+      winogradChunkBytes: undefined,
+    };
+    const auto = await Conv2d.create(col, wide);
     assert.deepEqual(auto.algorithms, {
       forward: "winograd",
       backwardData: "winograd",
       backwardWeights: "direct",
     });
-    const strided = await Conv2d.create(col, {
-      ...WINOGRAD_CASES[0],
-      algorithm: undefined,
-      stride: 2,
-    });
+    const narrow = await Conv2d.create(col, { ...wide, outChannels: 31 });
+    assert.equal(narrow.algorithms.forward, "direct");
+    const strided = await Conv2d.create(col, { ...wide, stride: 2 });
     assert.equal(strided.algorithms.forward, "direct");
   },
 );

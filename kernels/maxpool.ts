@@ -56,16 +56,18 @@ export interface MaxPoolParams {
   /** Threads per workgroup (default 64 on the software profile, 256 on GPUs). */
   workgroupSize?: number;
   /**
-   * [rows, cols] of outputs per forward invocation (default [2, 8] on the software
-   * profile, where sharing loads and fewer invocations pay; [1, 8] on GPUs, where
-   * parallelism does). cols is rounded up to whole argmax words (8 windows for 3x3) and
-   * both are capped at the output size.
+   * [rows, cols] of outputs per forward invocation. cols is rounded up to whole argmax
+   * words (8 windows for 3x3) and both are capped at the output size. Default on GPUs
+   * [1, 1] (i.e. [1, 8]), where parallelism pays; on the software profile, where every
+   * buffer access costs per lane, the block with the fewest accesses in total among
+   * blocks of at most 160 (e.g. [4, 8] for pool1, [2, 13] for pool2).
    */
   forwardBlock?: readonly [number, number];
   /**
-   * [rows, cols] of stride x stride input tiles per backward invocation (default [2, 8]
-   * on the software profile, [1, 8] on GPUs), rounded and capped like forwardBlock.
-   * Larger blocks share more loads but the unrolled shader and its compile time grow.
+   * [rows, cols] of stride x stride input tiles per backward invocation, rounded and
+   * capped like forwardBlock. Default [1, 1] on GPUs; on the software profile chosen like
+   * the forward's, among blocks of at most 240 accesses (the unrolled shader and its
+   * first-use compile grow with the block).
    */
   backwardBlock?: readonly [number, number];
 }
@@ -169,6 +171,45 @@ function forwardBlockOf(s: MaxPoolShape, [bh, bw]: readonly [number, number]) {
 function backwardBlockOf(s: MaxPoolShape, [bh, bw]: readonly [number, number]) {
   const st = s.stride;
   return wordBlock(bh, bw, Math.ceil(s.height / st), Math.ceil(s.width / st), s.argmaxPerWord);
+}
+
+// Buffer accesses per invocation (loads + stores of the unrolled shader), the cost that
+// matters on software adapters, where each one is done lane by lane.
+function forwardAccesses(s: MaxPoolShape, block: readonly [number, number]): number {
+  const [bh, bw] = forwardBlockOf(s, block);
+  const loads = ((bh - 1) * s.stride + s.size) * ((bw - 1) * s.stride + s.size);
+  return loads + bh * bw + bh * Math.ceil(bw / s.argmaxPerWord);
+}
+function backwardAccesses(s: MaxPoolShape, block: readonly [number, number]): number {
+  const [bh, bw] = backwardBlockOf(s, block), k = s.size, st = s.stride, p = s.padding;
+  const first = Math.ceil((p - k + 1) / st), last = Math.floor((st - 1 + p) / st);
+  const nwh = bh + last - first, nww = bw + last - first, per = s.argmaxPerWord;
+  const words = Math.floor((bw - 1 + last) / per) - Math.floor(first / per) + 1;
+  return nwh * nww + nwh * words + bh * st * bw * st;
+}
+
+// Software default: among blocks whose unrolled shader stays small (lavapipe compiles it on
+// first use; `limit` accesses per invocation), the one with the fewest accesses in total,
+// counting the clamped, wasted ones of ragged edge blocks and a few per invocation for
+// its setup. E.g. pool2 (13x13 outputs) gets whole rows instead of 8 + 5 columns.
+function softwareBlock(
+  s: MaxPoolShape,
+  accesses: (s: MaxPoolShape, b: readonly [number, number]) => number,
+  count: (s: MaxPoolShape, b: readonly [number, number]) => number,
+  [rows, cols]: readonly [number, number],
+  limit: number,
+): [number, number] {
+  let best: [number, number] = [1, 1], bestCost = Infinity;
+  for (let bh = 1; bh <= Math.min(rows, 8); bh++) {
+    for (let words = 1; words <= Math.min(Math.ceil(cols / s.argmaxPerWord), 4); words++) {
+      const b: [number, number] = [bh, words * s.argmaxPerWord];
+      const a = accesses(s, b);
+      if (a > limit && !(bh === 1 && words === 1)) continue;
+      const cost = count(s, b) * (a + 8);
+      if (cost < bestCost) [best, bestCost] = [b, cost];
+    }
+  }
+  return best;
 }
 
 // Invocations of each pass: (n, c) planes times blocks per plane.
@@ -437,8 +478,29 @@ export class MaxPool {
         requirePositiveInt("maxpool", `${name}[1]`, v[1]),
       ];
     };
-    const fb = block("forwardBlock", params.forwardBlock ?? (software ? [2, 8] : [1, 1]));
-    const bb = block("backwardBlock", params.backwardBlock ?? (software ? [2, 8] : [1, 1]));
+    const st = shape.stride;
+    const fb = block(
+      "forwardBlock",
+      params.forwardBlock ??
+        (software
+          ? softwareBlock(
+            shape,
+            forwardAccesses,
+            forwardCount,
+            [shape.outHeight, shape.outWidth],
+            160,
+          )
+          : [1, 1]),
+    );
+    const bb = block(
+      "backwardBlock",
+      params.backwardBlock ?? (software
+        ? softwareBlock(shape, backwardAccesses, backwardCount, [
+          Math.ceil(shape.height / st),
+          Math.ceil(shape.width / st),
+        ], 240)
+        : [1, 1]),
+    );
     const [forward, backward] = await Promise.all([
       column.pipeline("maxpool.forward", maxpoolForwardWgsl(shape, wg, fb)),
       column.pipeline("maxpool.backward", maxpoolBackwardWgsl(shape, wg, bb)),

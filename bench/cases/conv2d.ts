@@ -4,7 +4,12 @@
 
 import type { KernelBenchCase, PreparedCase } from "../_case.ts";
 import type { Column } from "../../kernels/columns.ts";
-import { Conv2d, type Conv2dParams, type ConvGeometry } from "../../kernels/conv2d.ts";
+import {
+  Conv2d,
+  type Conv2dParams,
+  conv2dWorkspace,
+  type ConvGeometry,
+} from "../../kernels/conv2d.ts";
 import { Encoder } from "../../kernels/encoder.ts";
 import { Tensor } from "../../kernels/tensor.ts";
 
@@ -132,8 +137,12 @@ function convCase(layer: string, p: Conv2dParams, dir: Direction): KernelBenchCa
   const k = typeof p.kernel === "number" ? p.kernel : p.kernel[0];
   const oh = Math.floor((p.height + 2 * (p.padding as number) - k) / (p.stride as number)) + 1;
   const macs = p.batch * p.outChannels * oh * oh * (p.inChannels / (p.groups ?? 1)) * k * k;
+  // GFLOP/s counts the direct convolution's multiply-adds whichever algorithm runs, so a
+  // Winograd case reports an effective rate (it does 2.25-4x fewer multiplies).
+  const ws = conv2dWorkspace(p);
+  const wino = dir !== "backwardWeights" && ws.U > 0;
   return {
-    name: `${layer} ${dir}`,
+    name: `${layer} ${dir}${wino ? " (Winograd)" : ""}`,
     op: `conv2d.${dir}`,
     shape: `N=${p.batch} ${p.inChannels}x${p.height}x${p.width} -> ${p.outChannels}x${oh}x${oh} ` +
       `k${k} s${p.stride} p${p.padding}`,

@@ -36,6 +36,7 @@ import {
   HALVES,
   type LayerStage,
   networkStages,
+  type PlanOptions,
   planTensors,
   type Stage,
   type TensorSpec,
@@ -99,6 +100,11 @@ export interface AlexNetOptions {
   dropout?: number;
   /** Selects the dropout masks (default 0); the same seed gives the same masks on 1 or 2 columns. */
   seed?: number;
+  /**
+   * Convs run Winograd from this many in x out channels per group (default 1536; 0 =
+   * every conv it applies to, as the parity test does).
+   */
+  winogradMinPairs?: number;
 }
 
 /** What {@link AlexNet.readParameters} reads: weights, their gradients or momentum. */
@@ -140,10 +146,12 @@ export class AlexNet {
   readonly specs: readonly TensorSpec[];
   #nodes: Node[] = [];
   #workspaces = new Map<number, ConvWorkspace>();
+  #options: PlanOptions;
   #xent: SoftmaxCrossEntropy[] = [];
   #sgd: Sgd[] = [];
 
   private constructor(opts: AlexNetOptions, specs: TensorSpec[], tensors: Map<string, Tensor>) {
+    this.#options = { winogradMinPairs: opts.winogradMinPairs };
     this.config = opts.config;
     this.batch = opts.batch;
     this.columns = opts.columns;
@@ -171,7 +179,7 @@ export class AlexNet {
     if (count !== 1 && count !== 2) {
       throw new RangeError(`AlexNet: columns must hold 1 or 2 columns, got ${count}`);
     }
-    const specs = planTensors(opts.config, opts.batch, count);
+    const specs = planTensors(opts.config, opts.batch, count, opts);
     const tensors = new Map<string, Tensor>();
     for (const s of specs) {
       tensors.set(s.key, Tensor.zeros(opts.columns[s.column], s.shape, s.key, s.dtype));
@@ -256,7 +264,7 @@ export class AlexNet {
         const dW = this.half(h, `${s.param}.weight.grad`);
         const db = this.half(h, `${s.param}.bias.grad`);
         const conv = await Conv2d.create(column, {
-          ...convParams(s, h),
+          ...convParams(s, h, this.#options),
           workspace: this.#workspace(c),
         });
         return {

@@ -167,6 +167,12 @@ export type TensorRole =
   | "loss"
   | "workspace";
 
+/** Kernel choices that change what is planned. */
+export interface PlanOptions {
+  /** Passed to every conv (see Conv2dParams.winogradMinPairs; 0 = Winograd wherever it applies). */
+  winogradMinPairs?: number;
+}
+
 /** One tensor of the plan. */
 export interface TensorSpec {
   /** `h<half>:<name>` or `c<column>:<name>`. */
@@ -199,7 +205,12 @@ export function accountedBytes(spec: Pick<TensorSpec, "shape" | "dtype">): numbe
  * console.log(specs.find((s) => s.key === "h1:conv3.weight")?.shape);
  * ```
  */
-export function planTensors(cfg: AlexNetConfig, batch: number, columns: 1 | 2): TensorSpec[] {
+export function planTensors(
+  cfg: AlexNetConfig,
+  batch: number,
+  columns: 1 | 2,
+  opts: PlanOptions = {},
+): TensorSpec[] {
   const stages = networkStages(cfg, batch);
   const params = new Map(parameterShapes(cfg).map((p) => [p.name, p.columns]));
   const specs: TensorSpec[] = [];
@@ -270,7 +281,7 @@ export function planTensors(cfg: AlexNetConfig, batch: number, columns: 1 | 2): 
       if (s.type !== "conv") continue;
       for (const h of HALVES) {
         if (columnOf(h, columns) !== c) continue;
-        const w = conv2dWorkspace(convParams(s, h));
+        const w = conv2dWorkspace(convParams(s, h, opts));
         for (const k of ["U", "M", "V"] as const) need[k] = Math.max(need[k], w[k]);
       }
     }
@@ -294,9 +305,10 @@ export function planTensors(cfg: AlexNetConfig, batch: number, columns: 1 | 2): 
  * console.log(convParams(conv3 as never, 0).outChannels); // 192: one column's half
  * ```
  */
-export function convParams(s: LayerStage, h: Half): Conv2dParams {
+export function convParams(s: LayerStage, h: Half, opts: PlanOptions = {}): Conv2dParams {
   const [n, ci, hi, wi] = s.inShape;
   return {
+    ...(opts.winogradMinPairs === undefined ? {} : { winogradMinPairs: opts.winogradMinPairs }),
     batch: n,
     inChannels: ci,
     height: hi,
@@ -333,8 +345,13 @@ export interface MemoryPlan {
  * console.log((plan.perColumn[0] / 2 ** 30).toFixed(2), "GiB on column 0");
  * ```
  */
-export function computeMemoryPlan(cfg: AlexNetConfig, batch: number, columns: 1 | 2): MemoryPlan {
-  const tensors = planTensors(cfg, batch, columns);
+export function computeMemoryPlan(
+  cfg: AlexNetConfig,
+  batch: number,
+  columns: 1 | 2,
+  opts: PlanOptions = {},
+): MemoryPlan {
+  const tensors = planTensors(cfg, batch, columns, opts);
   const zero = (): Record<TensorRole, number> => ({
     data: 0,
     activation: 0,

@@ -176,6 +176,15 @@ export interface WinogradShape {
   groups: number;
   /** Zero padding on each side. */
   pad: number;
+  /**
+   * Stride s (default 1). A strided conv is run as a stride-1 one over a space-to-depth
+   * view of x: channel (c, dy, dx) at block (Y, X) is x[c, Y*s + dy - pad, X*s + dx - pad],
+   * the kernel becomes ceil(k/s) square over inC*s^2 channels (zero taps past k). Read in
+   * place: nothing is rearranged in memory. Forward only.
+   */
+  stride?: number;
+  /** The original kernel side k (default: the matrices' r, i.e. stride 1). */
+  kernel?: number;
   /** Fused bias + ReLU (forward) or neither (backward-data). */
   bias: boolean;
   /** ReLU on the output. */
@@ -186,7 +195,8 @@ export interface WinogradShape {
 export function winogradSizes(s: WinogradShape, f: WinogradMatrices) {
   const TH = ceilDiv(s.OH, f.m), TW = ceilDiv(s.OW, f.m);
   const NT = s.chunk * TH * TW;
-  const K = s.inC / s.groups, N = s.outC / s.groups, P = f.alpha * f.alpha;
+  const st = s.stride ?? 1;
+  const K = (s.inC / s.groups) * st * st, N = s.outC / s.groups, P = f.alpha * f.alpha;
   return {
     TH,
     TW,
@@ -236,18 +246,28 @@ export function winogradWeightsWgsl(
   f: WinogradMatrices,
   mode: "forward" | "data",
 ): WinogradKernel {
-  const z = winogradSizes(s, f), r = f.r;
+  const z = winogradSizes(s, f), r = f.r, st = s.stride ?? 1, kk = s.kernel ?? r;
+  if (st > 1 && mode !== "forward") throw new RangeError("winograd: strided is forward only");
   const total = s.groups * z.K * z.N;
   const { head, grid } = linearIndex(total);
-  // Weight tensor dims: forward w[g*N + n][k][.]; data w[g*K + k][n][.] flipped.
-  const wAt = mode === "forward"
+  // Weight tensor dims: forward w[g*N + n][k][.]; data w[g*K + k][n][.] flipped. Strided:
+  // k = (c, dy, dx) and inner tap (a, b) is the original tap (a*s + dy, b*s + dx), zero
+  // past the kernel.
+  const wAt = mode === "data"
+    ? (ky: number, kx: number) => `w[wb + ${(r - 1 - ky) * r + (r - 1 - kx)}u]`
+    : st === 1
     ? (ky: number, kx: number) => `w[wb + ${ky * r + kx}u]`
-    : (ky: number, kx: number) => `w[wb + ${(r - 1 - ky) * r + (r - 1 - kx)}u]`;
+    : (ky: number, kx: number) =>
+      `select(0.0, w[wb + min(${ky * st}u + dy, ${kk - 1}u) * ${kk}u + ` +
+      `min(${kx * st}u + dx, ${kk - 1}u)], ${ky * st}u + dy < ${kk}u && ${kx * st}u + dx < ${kk}u)`;
   const body = [
     `  let n = i % KN; let k = (i / KN) % KK; let g = i / (KN * KK);`,
-    mode === "forward"
+    mode === "data"
+      ? `  let wb = ((g * KK + k) * KN + n) * ${r * r}u;`
+      : st === 1
       ? `  let wb = ((g * KN + n) * KK + k) * ${r * r}u;`
-      : `  let wb = ((g * KK + k) * KN + n) * ${r * r}u;`,
+      : `  let dy = k / ${st}u % ${st}u; let dx = k % ${st}u;\n` +
+        `  let wb = ((g * KN + n) * ${z.K / (st * st)}u + k / ${st * st}u) * ${kk * kk}u;`,
     ...sandwich("v", f.G, (a, b) => wAt(a, b), f.G, r, r).map((l) => `  ${l}`),
   ];
   for (let a = 0; a < f.alpha; a++) {
@@ -276,18 +296,26 @@ export function winogradInputWgsl(s: WinogradShape, f: WinogradMatrices): Winogr
   const z = winogradSizes(s, f), al = f.alpha;
   const total = z.NT * s.groups * z.K;
   const { head, grid } = linearIndex(total);
+  const st = s.stride ?? 1, cg = z.K / (st * st);
   const body = [
     `  let c = i % KK; let g = (i / KK) % G; let t = i / (KK * G);`,
     `  let n = P.x + t / TPI; let tt = t % TPI;`,
-    `  let iy0 = i32(tt / TW * ${f.m}u) - PAD; let ix0 = i32(tt % TW * ${f.m}u) - PAD;`,
+    // Space-to-depth (stride s): channel c = (ci, dy, dx); plain conv: dy = dx = 0.
+    st === 1
+      ? `  let ci = c; let dy = 0i; let dx = 0i;`
+      : `  let ci = c / ${st * st}u; let dy = i32(c / ${st}u % ${st}u); let dx = i32(c % ${st}u);`,
+    `  let iy0 = i32(tt / TW * ${f.m * st}u) + dy - PAD;`,
+    `  let ix0 = i32(tt % TW * ${f.m * st}u) + dx - PAD;`,
     `  let okn = n < NB;`,
-    `  let xb = (min(n, NB - 1u) * CIN + g * KK + c) * H * W;`,
+    `  let xb = (min(n, NB - 1u) * CIN + g * ${cg}u + ci) * H * W;`,
   ];
   for (let a = 0; a < al; a++) {
-    body.push(`  let y${a} = iy0 + ${a}; let vy${a} = okn && y${a} >= 0 && y${a} < i32(H);`);
+    body.push(
+      `  let y${a} = iy0 + ${a * st}; let vy${a} = okn && y${a} >= 0 && y${a} < i32(H);`,
+    );
   }
   for (let b = 0; b < al; b++) {
-    body.push(`  let x${b} = ix0 + ${b}; let vx${b} = x${b} >= 0 && x${b} < i32(W);`);
+    body.push(`  let x${b} = ix0 + ${b * st}; let vx${b} = x${b} >= 0 && x${b} < i32(W);`);
   }
   for (let a = 0; a < al; a++) {
     for (let b = 0; b < al; b++) {

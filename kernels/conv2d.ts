@@ -9,8 +9,9 @@
 //
 // Layouts: x NCHW [N, inC, H, W]; w [outC, inC/groups, kh, kw]; b [outC]; y [N, outC, OH, OW].
 // Each direction is one implicit-GEMM dispatch (see kernels/_conv2d_wgsl.ts), groups in the
-// dispatch's z. Stride-1 square kernels of 3x3 to 5x5 run forward and backward-data by
-// Winograd F(4x4, 3x3) / F(3x3, 5x5) instead (kernels/_winograd.ts: 2.25-4x fewer
+// dispatch's z. Square kernels of 3x3 to 5x5 (after folding a stride s into s^2 times the
+// channels: conv1's 11x11/4 is a 3x3 over 48 channels) run forward, and for stride 1
+// backward-data, by Winograd F(4x4, 3x3) / F(3x3, 5x5) instead (kernels/_winograd.ts: 2.25-4x fewer
 // multiplies, four dispatches, scratch in a ConvWorkspace); `algorithm` overrides. Gradients overwrite dX, dW, db (and dY is masked in place when relu).
 // Tiles per direction from column.profile (DEFAULT_CONV_TILES).
 
@@ -104,7 +105,8 @@ export interface Conv2dParams {
   tiles?: Partial<Record<ConvDirection, Partial<GemmTile>>>;
   /**
    * Forward / backward-data algorithm: "direct" implicit GEMM, "winograd" F(m x m, r x r)
-   * (square kernel 2..7, stride 1, equal padding < kernel; throws otherwise), or "auto"
+   * (square kernel, equal padding < kernel, r = kernel / stride rounded up from 2 to 7;
+   * throws otherwise; a strided conv's backward-data stays direct), or "auto"
    * (default: Winograd for 3x3 to 5x5 kernels where it applies and in x out channels per
    * group reach 1536, else direct).
    */
@@ -142,8 +144,9 @@ const WINOGRAD_MIN_CHANNEL_PAIRS = 1536;
 /** Why `g` cannot use Winograd, or null when it can. */
 function winogradBlocker(g: ConvGeometry): string | null {
   if (g.kh !== g.kw) return `a square kernel (got ${g.kh}x${g.kw})`;
-  if (g.kh < 2 || g.kh > 7) return `a kernel side of 2 to 7 (got ${g.kh})`;
-  if (g.sh !== 1 || g.sw !== 1) return `stride 1 (got ${g.sh}x${g.sw})`;
+  if (g.sh !== g.sw) return `equal strides (got ${g.sh}x${g.sw})`;
+  const r = Math.ceil(g.kh / g.sh);
+  if (r < 2 || r > 7) return `a kernel side / stride of 2 to 7 (got ${g.kh}/${g.sh})`;
   if (g.ph !== g.pw) return `equal padding (got ${g.ph}, ${g.pw})`;
   if (g.ph > g.kh - 1) return `padding below the kernel side (got ${g.ph})`;
   return null;
@@ -201,6 +204,7 @@ export function convGeometry(p: Conv2dParams): ConvGeometry {
  */
 function winogradPlan(g: ConvGeometry, params: Conv2dParams, budget: number): {
   m: number;
+  r: number;
   forward: WinogradShape | null;
   data: WinogradShape | null;
 } {
@@ -210,17 +214,19 @@ function winogradPlan(g: ConvGeometry, params: Conv2dParams, budget: number): {
       `conv2d: algorithm must be "auto", "direct" or "winograd", got ${String(algorithm)}`,
     );
   }
-  const none = { m: 0, forward: null, data: null };
+  const none = { m: 0, r: 0, forward: null, data: null };
   const blocker = winogradBlocker(g);
   if (algorithm === "winograd" && blocker) {
     throw new RangeError(`conv2d: algorithm "winograd" needs ${blocker}`);
   }
-  const r = g.kh;
+  // A stride-s conv runs as a stride-1 one with a ceil(k/s) kernel over s^2 times the
+  // channels (space-to-depth, read in place; see WinogradShape.stride): forward only.
+  const st = g.sh, r = Math.ceil(g.kh / st);
   if (algorithm === "direct" || blocker) return none;
   // "auto": Winograd's transforms cost per channel and its GEMMs per channel pair, so it
   // pays only with enough of both; measured crossover on lavapipe (tiny/small/paper conv
   // shapes, bench/lab_gemm.ts --algos): in x out channels per group of about 1536.
-  const pairs = (g.inChannels / g.groups) * (g.outChannels / g.groups);
+  const pairs = (g.inChannels / g.groups) * st * st * (g.outChannels / g.groups);
   const minPairs = params.winogradMinPairs ?? WINOGRAD_MIN_CHANNEL_PAIRS;
   if (algorithm === "auto" && (r < 3 || r > 5 || pairs < minPairs)) return none;
   // Default F(4x4, 3x3) (alpha 6) and F(3x3, 5x5) (alpha 7). F(4x4, 5x5) (alpha 8, points
@@ -246,6 +252,8 @@ function winogradPlan(g: ConvGeometry, params: Conv2dParams, budget: number): {
     OH: g.outHeight,
     OW: g.outWidth,
     pad: g.ph,
+    stride: st,
+    kernel: g.kh,
     bias: true,
     relu: g.relu,
   };
@@ -271,7 +279,8 @@ function winogradPlan(g: ConvGeometry, params: Conv2dParams, budget: number): {
     }
     return null;
   };
-  return { m, forward: chunked(fwd), data: params.inputGrad === false ? null : chunked(data) };
+  const noData = params.inputGrad === false || st > 1;
+  return { m, r, forward: chunked(fwd), data: noData ? null : chunked(data) };
 }
 
 /**
@@ -294,7 +303,7 @@ export function conv2dWorkspace(params: Conv2dParams): WorkspaceSizes {
   const out = { U: 0, M: 0, V: 0 };
   for (const s of [plan.forward, plan.data]) {
     if (!s) continue;
-    const z = winogradSizes(s, winogradMatrices(plan.m, g.kh));
+    const z = winogradSizes(s, winogradMatrices(plan.m, plan.r));
     out.U = Math.max(out.U, z.uSize);
     out.M = Math.max(out.M, z.mSize);
     out.V = Math.max(out.V, z.vSize);
@@ -417,7 +426,7 @@ export class Conv2d {
     const make = (mode: "forward" | "data") => {
       const s = plan[mode];
       return s &&
-        WinogradConv.create(column, `conv2d.${mode}`, s, plan.m, g.kh, mode, tile, workspace);
+        WinogradConv.create(column, `conv2d.${mode}`, s, plan.m, plan.r, mode, tile, workspace);
     };
     const [forward, data] = await Promise.all([make("forward"), make("data")]);
     return { forward, data };

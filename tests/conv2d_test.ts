@@ -361,6 +361,44 @@ const WINOGRAD_CASES: Case[] = [
     algorithm: "winograd",
     winogradTile: 6,
   },
+  // Strided: space-to-depth folds stride s into s^2 times the channels (forward only).
+  // conv1's geometry (11x11 / 4, padding 2) -> a 3x3 over 48 channels, F(4x4, 3x3).
+  {
+    batch: 2,
+    inChannels: 3,
+    height: 31,
+    width: 27,
+    outChannels: 8,
+    kernel: 11,
+    stride: 4,
+    padding: 2,
+    relu: true,
+    algorithm: "winograd",
+  },
+  // 5x5 / 2 -> 3x3 over 4x the channels, groups 2; 3x3 / 2 -> 2x2, F(5x5, 2x2).
+  {
+    batch: 1,
+    inChannels: 4,
+    height: 12,
+    width: 11,
+    outChannels: 6,
+    kernel: 5,
+    stride: 2,
+    padding: 2,
+    groups: 2,
+    algorithm: "winograd",
+  },
+  {
+    batch: 2,
+    inChannels: 3,
+    height: 9,
+    width: 10,
+    outChannels: 5,
+    kernel: 3,
+    stride: 2,
+    padding: 1,
+    algorithm: "winograd",
+  },
   // The same shape by the direct implicit GEMM, which "auto" no longer picks for it.
   {
     batch: 2,
@@ -397,8 +435,15 @@ Deno.test(
     });
     const narrow = await Conv2d.create(col, { ...wide, outChannels: 31 });
     assert.equal(narrow.algorithms.forward, "direct");
-    const strided = await Conv2d.create(col, { ...wide, stride: 2 });
-    assert.equal(strided.algorithms.forward, "direct");
+    // A strided conv: forward by Winograd over the space-to-depth view, the rest direct.
+    const strided = await Conv2d.create(col, { ...wide, kernel: 5, stride: 2, padding: 2 });
+    assert.deepEqual(strided.algorithms, {
+      forward: "winograd",
+      backwardData: "direct",
+      backwardWeights: "direct",
+    });
+    const uneven = await Conv2d.create(col, { ...wide, stride: [2, 1] });
+    assert.equal(uneven.algorithms.forward, "direct");
   },
 );
 
@@ -428,7 +473,8 @@ Deno.test("conv2d rejects bad parameters and tensors, naming them", GPU_TEST, as
       /conv2d: kernel \[11, 11\] is larger than the padded input \[10, 10\]/,
     ],
     [{ algorithm: "fast" as "auto" }, /conv2d: algorithm must be "auto", "direct" or "winograd"/],
-    [{ algorithm: "winograd", stride: 2 }, /conv2d: algorithm "winograd" needs stride 1/],
+    [{ algorithm: "winograd", stride: [2, 1] }, /conv2d: algorithm "winograd" needs equal strides/],
+    [{ algorithm: "winograd", kernel: 8 }, /needs a kernel side \/ stride of 2 to 7 \(got 8\/1\)/],
     [{ algorithm: "winograd", kernel: [3, 2] }, /conv2d: algorithm "winograd" needs a square/],
     [{ algorithm: "winograd", padding: 3 }, /needs padding below the kernel side \(got 3\)/],
     [{ algorithm: "winograd", winogradTile: 7 }, /conv2d: winogradTile 7 with a 3x3 kernel/],

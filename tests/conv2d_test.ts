@@ -418,6 +418,10 @@ Deno.test(
   GPU_TEST,
   async () => {
     for (const [i, p] of WINOGRAD_CASES.entries()) await checkConv(p, undefined, 200 + 10 * i);
+    // The gpu profile's shared-memory tile on the batched GEMMs (strided and not).
+    const gpuTile = { wgN: 8, wgM: 8, tm: 2, tn: 2, tk: 8 };
+    await checkConv(WINOGRAD_CASES[0], gpuTile, 300);
+    await checkConv(WINOGRAD_CASES[5], gpuTile, 310);
     const col = await gpu();
     // "auto": Winograd from 1536 channel pairs per group (48 x 32) and a 3x3..5x5 kernel.
     const wide = {

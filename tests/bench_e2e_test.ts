@@ -263,8 +263,11 @@ Deno.test({
       assert.match(r.tfjsMissing ?? "", /disabled/);
       assert.equal(r.ratioTfjs, null);
     }
-    // Two columns exchange through the host: that costs more than one column's slices.
-    assert.ok(report.steps[1].ours!.exchangeMs > report.steps[0].ours!.exchangeMs);
+    // Exchange time is measured, not asserted against another timing (the machines are
+    // shared, and since exchanges read a mapping at once 2 columns need not cost more).
+    for (const r of report.steps) {
+      assert.ok(Number.isFinite(r.ours!.exchangeMs) && r.ours!.exchangeMs >= 0);
+    }
     const [e] = report.epochs;
     assert.equal(e.images, 20);
     assert.equal(e.stepsPerEpoch, 5);

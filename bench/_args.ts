@@ -2,6 +2,7 @@
 // file system, so tests can check it directly.
 
 import { parseArgs } from "node:util";
+import { intFlag } from "../model/_flags.ts";
 
 /** Which benchmarks a run does. */
 export type Suite = "kernels" | "e2e" | "data" | "all";
@@ -99,12 +100,7 @@ Kernel flags:
 `;
 
 function positiveInt(flag: string, text: string | undefined, fallback: number, min = 1): number {
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < min) {
-    throw new UsageError(`--${flag} expects an integer >= ${min}, got "${text}"`);
-  }
-  return v;
+  return intFlag(flag, text, min, Infinity, UsageError) ?? fallback;
 }
 
 /** `out/bench/kernels-YYYY-MM-DD.json` for `date` (UTC). */

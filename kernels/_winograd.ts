@@ -521,11 +521,6 @@ export class ConvWorkspace {
     }
   }
 
-  /** The floats reserved so far. */
-  get sizes(): Readonly<WorkspaceSizes> {
-    return { ...this.#need };
-  }
-
   /** The buffers, allocated (or regrown) to the reserved sizes. */
   tensors(): Record<keyof WorkspaceSizes, Tensor> {
     const h = this.#held;
@@ -538,23 +533,23 @@ export class ConvWorkspace {
     return this.#held = { U: t("U"), M: t("M"), V: t("V") };
   }
 
-  /** Returns the buffers to the column's pool (reallocated if used again). */
+  /**
+   * Returns self-allocated buffers to the column's pool (reallocated if used again);
+   * planned tensors passed to the constructor stay the caller's.
+   */
   dispose(): void {
-    if (this.#held) { for (const t of Object.values(this.#held)) t.dispose(); }
+    if (this.#fixed || !this.#held) return;
+    for (const t of Object.values(this.#held)) t.dispose();
     this.#held = null;
   }
 }
 
 /**
  * One Winograd correlation (conv2d forward, or backward-data in "data" mode) on a column:
- * its pipelines, the per-chunk base-image uniforms, and scratch tensors allocated on first
- * use and held (planned memory, so steps after the first allocate nothing).
+ * its pipelines and the per-chunk base-image uniforms (written once); scratch comes from
+ * a ConvWorkspace.
  */
 export class WinogradConv {
-  /** The transform matrices. */
-  readonly matrices: WinogradMatrices;
-  /** Shape, with the chunk size chosen. */
-  readonly shape: Readonly<WinogradShape>;
   readonly #k: Stages<GPUComputePipeline>;
   readonly #grids: Stages<[number, number, number]>;
   readonly #chunkBases: GPUBuffer[];
@@ -563,15 +558,12 @@ export class WinogradConv {
   private constructor(
     column: Column,
     label: string,
-    f: WinogradMatrices,
     s: WinogradShape,
     k: Stages<GPUComputePipeline>,
     grids: Stages<[number, number, number]>,
     workspace: ConvWorkspace,
   ) {
     this.#workspace = workspace;
-    this.matrices = f;
-    this.shape = Object.freeze({ ...s });
     this.#k = k;
     this.#grids = grids;
     const chunks = ceilDiv(s.batch, s.chunk);
@@ -609,7 +601,7 @@ export class WinogradConv {
       column.pipeline(`${label}.winogradGemm`, winogradGemmWgsl(s, f, t)),
       column.pipeline(`${label}.winogradOutput`, o.code),
     ]);
-    return new WinogradConv(column, label, f, s, { weights, input, gemm, output }, {
+    return new WinogradConv(column, label, s, { weights, input, gemm, output }, {
       weights: w.grid,
       input: i.grid,
       gemm: gemmGrid(z.NT, z.N, z.P * s.groups, t),

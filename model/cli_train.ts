@@ -12,6 +12,7 @@ import { openDataset } from "../data/dataset.ts";
 import { formatDuration } from "../data/progress.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { configFor } from "./config.ts";
+import { intFlag } from "./_flags.ts";
 import { DivergenceError, type Schedule, train, type TrainEvent } from "./train.ts";
 
 /**
@@ -63,12 +64,7 @@ Usage: deno task train [options]
 class UsageError extends Error {}
 
 function int(name: string, v: string | undefined, min: number, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  }
-  return n;
+  return intFlag(name, v, min, Infinity, UsageError) ?? def;
 }
 
 function oneOf<T extends string>(

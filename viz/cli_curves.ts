@@ -5,6 +5,7 @@
 
 import { parseArgs } from "node:util";
 import { curvesSvg, type MetricsLog, readMetricsLog } from "./curves.ts";
+import { intFlag } from "../model/_flags.ts";
 
 const HELP = `Plot a training run's curves: loss, top-1/top-5 error, learning rate.
 
@@ -52,12 +53,7 @@ export async function main(args: string[]): Promise<number> {
       },
     }));
     if (!values.help && !values.run) throw new Error("--run DIR is required");
-    if (values.width !== undefined) {
-      width = Number(values.width);
-      if (!/^\d+$/.test(values.width) || width < 500 || width > 8000) {
-        throw new Error(`--width must be an integer from 500 to 8000, got "${values.width}"`);
-      }
-    }
+    width = intFlag("width", values.width, 500, 8000);
   } catch (e) {
     console.error(`curves: ${(e as Error).message}\n\n${HELP}`);
     return 2;

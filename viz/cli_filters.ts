@@ -6,6 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { loadCheckpoint } from "../model/checkpoint.ts";
+import { intFlag } from "../model/_flags.ts";
 import { type ColumnSaturation, conv1FromCheckpoint, renderFilters } from "./filters.ts";
 
 const HELP = `Draw the conv1 kernels of a checkpoint, one block per column.
@@ -24,15 +25,6 @@ Each kernel is normalised on its own (its min -> 0, max -> 255 over all three ch
 variation; untrained random kernels score ~0.67, so a column well below that has
 become colour-agnostic and one above it colourful.
 `;
-
-function positiveInt(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min) {
-    throw new Error(`--${name} must be an integer >= ${min}, got "${v}"`);
-  }
-  return n;
-}
 
 /** A one-line summary per column: mean, median, colourful count. */
 export function saturationTable(sat: readonly ColumnSaturation[]): string {
@@ -61,8 +53,8 @@ export async function main(args: string[]): Promise<number> {
       },
     }));
     if (!values.help && !values.checkpoint) throw new Error("--checkpoint DIR is required");
-    scale = positiveInt("scale", values.scale, 1);
-    gap = positiveInt("gap", values.gap, 0);
+    scale = intFlag("scale", values.scale, 1);
+    gap = intFlag("gap", values.gap, 0);
   } catch (e) {
     console.error(`filters: ${(e as Error).message}\n\n${HELP}`);
     return 2;

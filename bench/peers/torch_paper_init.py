@@ -18,10 +18,9 @@ import os
 import sys
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_step import build  # noqa: E402
+from torch_step import build, paper_step  # noqa: E402
 
 BIAS_ONE = (1, 3, 4, 5, 6)  # conv2, conv4, conv5, fc6, fc7 among conv1..5, fc6..8
 
@@ -39,18 +38,7 @@ def run(cfg, bias_one, lr, steps=8):
     moms = [torch.zeros_like(p) for p in params]
     x = torch.randn(4, 3, cfg["inputSize"], cfg["inputSize"]) * 50
     y = torch.randint(0, cfg["classes"], (4,))
-    losses = []
-    for _ in range(steps):
-        for p in params:
-            p.grad = None
-        loss = F.cross_entropy(net(x), y)
-        loss.backward()
-        with torch.no_grad():
-            for p, v in zip(params, moms):
-                v.mul_(0.9).add_(p, alpha=-0.0005 * lr).add_(p.grad, alpha=-lr)
-                p.add_(v)
-        losses.append(round(loss.item(), 2))
-    return losses
+    return [round(paper_step(net, params, moms, x, y, lr), 2) for _ in range(steps)]
 
 
 def main():

@@ -64,6 +64,20 @@ def build(cfg):
     return nn.Sequential(*layers)
 
 
+def paper_step(net, params, moms, x, y, lr, momentum=0.9, wd=0.0005):
+    """Forward, backward and the paper's update (v = momentum v - wd lr w - lr g; w += v)
+    on one batch; returns the loss."""
+    for p in params:
+        p.grad = None
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    with torch.no_grad():
+        for p, v in zip(params, moms):
+            v.mul_(momentum).add_(p, alpha=-wd * lr).add_(p.grad, alpha=-lr)
+            p.add_(v)
+    return loss.item()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, required=True)
@@ -86,15 +100,7 @@ def main():
     y = torch.randint(0, cfg["classes"], (args.batch,))
 
     def step():
-        for p in params:
-            p.grad = None
-        loss = F.cross_entropy(net(x), y)
-        loss.backward()
-        with torch.no_grad():
-            for p, v in zip(params, moms):
-                v.mul_(momentum).add_(p, alpha=-wd * lr).add_(p.grad, alpha=-lr)
-                p.add_(v)
-        return loss.item()
+        return paper_step(net, params, moms, x, y, lr, momentum, wd)
 
     for _ in range(args.warmup):
         step()

@@ -204,7 +204,9 @@ async function setup(
     net.clearMomentum();
     step = await TrainStep.create(net, {
       mean: ds.mean,
-      pca: { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) },
+      pca: ds.pca.colour
+        ? { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) }
+        : undefined,
       inputScale: paper ? 1 : 1 / 64,
     });
   } catch (e) {

@@ -8,7 +8,7 @@
 // are packed in plan order whatever order the loads finish in.
 
 import { PixelStats } from "./stats.ts";
-import { jacobiEigen3 } from "./stats.ts";
+import { lightingPca } from "./stats.ts";
 import { Progress } from "./progress.ts";
 import {
   bytesOf,
@@ -180,7 +180,12 @@ export async function buildShards(spec: BuildSpec): Promise<BuildReport> {
   }
   await writeAtomic(`${spec.dir}/mean.f32`, bytesOf(stats.mean()));
   const cov = stats.covariance();
-  const eig = jacobiEigen3(cov);
+  const eig = lightingPca(cov);
+  if (!eig.colour) {
+    warnings.push(
+      "the images have no colour (R = G = B): the paper's PCA lighting noise is off for this dataset",
+    );
+  }
   const seconds = (performance.now() - t0) / 1000;
   const report: BuildReport = {
     dir: spec.dir,
@@ -204,7 +209,12 @@ export async function buildShards(spec: BuildSpec): Promise<BuildReport> {
     source: spec.source,
     splits: entries,
     mean: "mean.f32",
-    pca: { eigvecs: [...eig.eigvecs], eigvals: [...eig.eigvals], covariance: [...cov] },
+    pca: {
+      eigvecs: [...eig.eigvecs],
+      eigvals: [...eig.eigvals],
+      colour: eig.colour,
+      covariance: [...cov],
+    },
     skipped: skipped.length,
     fingerprint: "",
   };

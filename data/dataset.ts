@@ -5,6 +5,7 @@
 // sharp, so --allow-ffi --allow-env).
 
 import { readIndex, readTyped } from "./shards.ts";
+import { hasColour } from "./stats.ts";
 
 /** One split of a prepared dataset. */
 export interface Split {
@@ -43,9 +44,11 @@ export interface Dataset {
    * scale: `eigvecs` is 3x3 row-major with column i the unit eigenvector p_i, and
    * `eigvals` the matching variances (intensity^2, descending). The paper's lighting
    * noise is `sum_i p_i * a_i * eigvals[i]`; note that on the 0..255 scale
-   * `sqrt(eigvals[i])` is the standard deviation along p_i.
+   * `sqrt(eigvals[i])` is the standard deviation along p_i. Eigenvalues are clamped at
+   * 0. `colour` is false for greyscale data (R = G = B), where training turns the
+   * lighting noise off.
    */
-  pca: { eigvecs: Float32Array; eigvals: Float32Array };
+  pca: { eigvecs: Float32Array; eigvals: Float32Array; colour: boolean };
   /** Stable hash of the prepared data (index, shard sizes and contents' SHA-256). */
   fingerprint: string;
 }
@@ -129,7 +132,8 @@ export async function openPrepared(dir: string): Promise<Dataset> {
     mean: await readTyped(`${dir}/${index.mean}`, Float32Array, 3 * S * S),
     pca: {
       eigvecs: Float32Array.from(index.pca.eigvecs),
-      eigvals: Float32Array.from(index.pca.eigvals),
+      eigvals: Float32Array.from(index.pca.eigvals, (v) => Math.max(0, v)),
+      colour: index.pca.colour ?? hasColour(index.pca.eigvals),
     },
     fingerprint: index.fingerprint,
   };

@@ -55,7 +55,8 @@ export interface IndexFile {
   splits: { train: SplitEntry; val: SplitEntry };
   mean: string;
   /** RGB covariance eigen-decomposition over the training pixels (0..255 scale). */
-  pca: { eigvecs: number[]; eigvals: number[]; covariance: number[] };
+  /** `colour` is absent in folders prepared before it was recorded. */
+  pca: { eigvecs: number[]; eigvals: number[]; colour?: boolean; covariance: number[] };
   skipped: number;
   fingerprint: string;
 }

@@ -88,6 +88,43 @@ export class PixelStats {
   }
 }
 
+/**
+ * The lighting PCA of an RGB covariance: eigenvalues clamped at 0 (a covariance has
+ * none below 0; rounding gives values like -3e-13) and whether the pixels have colour.
+ * Greyscale data (R = G = B) has one non-zero eigenvalue: `colour` is then false, and
+ * the paper's lighting noise, which shifts colour along the principal components, is
+ * meant to be off.
+ *
+ * @example
+ * ```ts
+ * import { lightingPca } from "./stats.ts";
+ * const grey = lightingPca(new Float64Array([4, 4, 4, 4, 4, 4, 4, 4, 4]));
+ * grey.eigvals; // [12, 0, 0]
+ * grey.colour; // false
+ * ```
+ */
+export function lightingPca(
+  covariance: Float64Array | Float32Array | number[],
+): Eigen3 & { colour: boolean } {
+  const eig = jacobiEigen3(covariance);
+  const eigvals = eig.eigvals.map((v) => Math.max(0, v));
+  return { eigvals, eigvecs: eig.eigvecs, colour: hasColour(eigvals) };
+}
+
+/**
+ * Whether PCA eigenvalues (descending) describe pixels with colour: a second component
+ * above a millionth of the first. Greyscale images give a rank-1 covariance.
+ *
+ * @example
+ * ```ts
+ * import { hasColour } from "./stats.ts";
+ * hasColour([22352, 0, -3.1e-13]); // false
+ * ```
+ */
+export function hasColour(eigvals: ArrayLike<number>): boolean {
+  return eigvals[0] > 0 && eigvals[1] > 1e-6 * eigvals[0];
+}
+
 /** Eigenvalues (descending) and eigenvectors (column i = eigenvector i, row-major). */
 export interface Eigen3 {
   eigvals: Float64Array;

@@ -240,6 +240,12 @@ export function pcaLighting(
   for (let c = 0; c < 3; c++) {
     for (let i = 0; i < 3; i++) out[c] += eigvecs[c * 3 + i] * alphas[i] * eigvals[i];
   }
+  if (!out.every(Number.isFinite)) {
+    throw new RangeError(
+      `augment.pcaLighting: the lighting offset is not finite (eigvals [${eigvals.join(", ")}], ` +
+        `alphas [${alphas.join(", ")}]); expected finite eigenvalues and alphas`,
+    );
+  }
   return out;
 }
 

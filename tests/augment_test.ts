@@ -51,6 +51,11 @@ Deno.test("pcaLighting matches the formula by hand", () => {
   const rgb = pcaLighting(P, l, [0.1, -0.1, 0.1]);
   assertClose(rgb, [-0.4, -0.3, 1.1], { rel: 1e-6 });
   assert.throws(() => pcaLighting(new Float32Array(3), l, [0, 0, 0]), /augment.pcaLighting/);
+  // The square root of a rounding-negative eigenvalue (greyscale data) is NaN: refused.
+  assert.throws(
+    () => pcaLighting(P, new Float32Array([149.5, 0, NaN]), [0.1, 0.1, 0.1]),
+    /lighting offset is not finite \(eigvals \[149.5, 0, NaN\]/,
+  );
 });
 
 Deno.test("crop param helpers: offsets in range, ten-crop order, centre rounding", () => {

@@ -100,6 +100,13 @@ Deno.test("fashion-mnist: converts, caches, maps train/t10k to train/val", async
     // Mean of train images (values 0, 10, ..., 110) is 55 everywhere; greyscale PCA is rank one.
     assert.ok(ds.mean.every((m) => Math.abs(m - 55) < 1e-4));
     assert.ok(Math.abs(ds.pca.eigvals[1]) < 1e-3 && ds.pca.eigvals[0] > 0);
+    assert.ok(ds.pca.eigvals.every((e) => e >= 0), `clamped: ${[...ds.pca.eigvals]}`);
+    assert.equal(ds.pca.colour, false, "greyscale: no colour, so no lighting noise");
+    const report = JSON.parse(await Deno.readTextFile(`${cache}/report.json`));
+    assert.ok(
+      report.warnings.some((w: string) => /no colour .* lighting noise is off/.test(w)),
+      JSON.stringify(report.warnings),
+    );
     const s = 1 / Math.sqrt(3);
     assert.ok([0, 3, 6].every((k) => Math.abs(ds.pca.eigvecs[k] - s) < 1e-6), "p1 = grey axis");
     // Second open is served from the cache (index unchanged).

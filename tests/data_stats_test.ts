@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jacobiEigen3, PixelStats } from "../data/stats.ts";
+import { hasColour, jacobiEigen3, lightingPca, PixelStats } from "../data/stats.ts";
 import { rng } from "./_rand.ts";
 import { eigenResidual, meanImage, orthonormalityError, rgbCovariance } from "./reference/data.ts";
 
@@ -32,6 +32,22 @@ Deno.test("jacobiEigen3 on hand-computed matrices", () => {
   assert.ok(Math.abs(r1.eigvals[0] - 3) < 1e-12 && Math.abs(r1.eigvals[1]) < 1e-12);
   assert.ok(r1.eigvecs[0] > 0 && Math.abs(r1.eigvecs[0] - 1 / Math.sqrt(3)) < 1e-12);
   assert.throws(() => jacobiEigen3([1, 2, 3]), /expected 9 entries/);
+});
+
+Deno.test("lightingPca clamps eigenvalues at 0 and finds greyscale data", () => {
+  // Greyscale pixels (R = G = B) of variance 7450.67: covariance 7450.67 * ones(3, 3), one
+  // non-zero eigenvalue 22352 along the grey axis; the two zero ones may round below 0.
+  const v = 22352 / 3;
+  const grey = lightingPca([v, v, v, v, v, v, v, v, v]);
+  assert.ok(Math.abs(grey.eigvals[0] - 22352) < 1e-6);
+  assert.ok(grey.eigvals.every((e) => e >= 0), `clamped: ${[...grey.eigvals]}`);
+  assert.equal(grey.colour, false);
+  assert.equal(hasColour([22352, 0, -3.1e-13]), false);
+  assert.equal(hasColour([0, 0, 0]), false, "constant images have neither colour nor lighting");
+  // A slightly coloured covariance keeps its colour and its eigenvalues.
+  const c = lightingPca([2, 1, 0, 1, 2, 0, 0, 0, 5]);
+  assert.equal(c.colour, true);
+  [5, 3, 1].forEach((e, i) => assert.ok(Math.abs(c.eigvals[i] - e) < 1e-12));
 });
 
 Deno.test("jacobiEigen3 diagonalises random symmetric matrices", () => {

@@ -17,6 +17,8 @@ export interface TestDatasetOptions {
   size: number;
   /** Seed of the pixels. */
   seed?: number;
+  /** Greyscale images (R = G = B, as Fashion-MNIST's): blobs differ by brightness. */
+  grey?: boolean;
 }
 
 /**
@@ -35,6 +37,11 @@ export async function makeDataset(dir: string, o: TestDatasetOptions): Promise<D
     for (let y = 0; y < S; y++) {
       for (let x = 0; x < S; x++) {
         const inside = (y - cy) ** 2 + (x - cx) ** 2 < (S / 6) ** 2;
+        if (o.grey) {
+          const v = Math.min(255, (inside ? 45 * (colour + 1) : 0) + Math.floor(r() * 120));
+          px.fill(v, (y * S + x) * 3, (y * S + x) * 3 + 3);
+          continue;
+        }
         for (let c = 0; c < 3; c++) {
           const base = inside ? (c === colour ? 135 : 40) : 0;
           px[(y * S + x) * 3 + c] = Math.min(255, base + Math.floor(r() * 120));

@@ -82,13 +82,16 @@ export interface TrainOptions {
   evalLimit?: number;
   /** Also checkpoint every this many steps (default 0: at epoch ends only). */
   checkpointEvery?: number;
-  /** Stop after this many global steps (e.g. to interrupt a run in tests). */
+  /**
+   * Stop after this many global steps (counting steps of a resumed run's checkpoint):
+   * evaluate and checkpoint as at an epoch end, then return with `stopped` true.
+   */
   maxSteps?: number;
   /** Loader reader workers (default 2). */
   workers?: number;
   /** Receives progress. May be async: training waits for it. */
   onEvent?: (event: TrainEvent) => void | Promise<void>;
-  /** Stops training after the current step. */
+  /** Stops training after the current step (checkpointed, not evaluated). */
   signal?: AbortSignal;
 }
 
@@ -105,6 +108,10 @@ export type TrainEvent =
     totalSteps: number;
     /** Bytes held per column after allocation. */
     memory: number[];
+    /** Whether the paper's PCA lighting noise is on (off when asked, or for greyscale data). */
+    lighting: boolean;
+    /** Everything that decides the run's numbers, as resolved (defaults filled in). */
+    recipe: RunRecipe;
     resumedFrom?: { dir: string; epoch: number; step: number };
   }
   | {
@@ -139,6 +146,42 @@ export type TrainEvent =
   | ({ type: "evaluation"; epoch: number; step: number; split: "val" } & Evaluation)
   | { type: "lr"; epoch: number; lr: number; reason: string }
   | { type: "checkpoint"; dir: string; epoch: number; step: number };
+
+/** The resolved settings of a run, recorded in its start event (and metrics.jsonl). */
+export interface RunRecipe {
+  /** The network (with the dataset's class count). */
+  config: AlexNetConfig;
+  /** The dataset's name and fingerprint. */
+  dataset: { name: string; fingerprint: string };
+  /** Epochs asked for. */
+  epochs: number;
+  /** Images per step. */
+  batch: number;
+  /** Initial learning rate. */
+  lr: number;
+  /** SGD momentum. */
+  momentum: number;
+  /** Weight decay. */
+  weightDecay: number;
+  /** Learning-rate schedule. */
+  schedule: Schedule;
+  /** Epochs per ÷10 of the step schedule. */
+  stepEpochs: number;
+  /** The run's seed. */
+  seed: number;
+  /** Weight init. */
+  init: InitScheme;
+  /** fc8's init gain. */
+  outputGain: number;
+  /** Multiplier of the mean-subtracted pixels. */
+  inputScale: number;
+  /** Dropout of fc6/fc7 in effect. */
+  dropout: number;
+  /** Random crops and flips. */
+  augment: boolean;
+  /** PCA lighting noise in effect. */
+  lighting: boolean;
+}
 
 /** What {@link train} returns. */
 export interface TrainResult {
@@ -196,6 +239,41 @@ export class DivergenceError extends Error {
     this.step = step;
     this.checkpoint = checkpoint;
   }
+}
+
+/** What a built-in config is trained with besides the paper's SGD (see {@link recipeFor}). */
+export interface Recipe {
+  /** Weight init. */
+  init: InitScheme;
+  /** fc8's init gain ({@link TrainOptions.outputGain}). */
+  outputGain: number;
+  /** Multiplies mean-subtracted pixels ({@link TrainOptions.inputScale}). */
+  inputScale: number;
+  /** Dropout of fc6/fc7 overriding the config's, if any. */
+  dropout?: number;
+  /** Initial learning rate. */
+  lr: number;
+}
+
+/**
+ * The recipe `deno task train` uses for a built-in config. `paper` is the paper's
+ * (N(0, 0.01) init, lr 0.01, dropout 0.5, 0..255 pixels). The small configs deviate,
+ * each for a measured reason (the README's "Recipe" section gives the runs):
+ * kaiming init with fc8 scaled by 0.05 and pixels scaled by 1/64, because the paper's
+ * N(0, 0.01) leaves a 5-layer network this narrow at chance for epochs; and `tiny`
+ * trains without dropout at lr 0.02, because its 128-wide fc layers with dropout 0.5
+ * learn several times slower, which a run of a few minutes cannot afford.
+ *
+ * @example
+ * ```ts
+ * import { recipeFor } from "./train.ts";
+ * recipeFor("tiny").lr; // 0.02
+ * ```
+ */
+export function recipeFor(config: "paper" | "small" | "tiny"): Recipe {
+  if (config === "paper") return { init: "paper", outputGain: 1, inputScale: 1, lr: 0.01 };
+  const small: Recipe = { init: "kaiming", outputGain: 0.05, inputScale: 1 / 64, lr: 0.01 };
+  return config === "small" ? small : { ...small, dropout: 0, lr: 0.02 };
 }
 
 /** The learning rate the `step` schedule gives at `epoch`. */
@@ -265,15 +343,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   let metrics: Deno.FsFile | null = null;
   const net = await AlexNet.create({ config: cfg, batch, columns, dropout: options.dropout, seed });
+  const lighting = options.lighting !== false && ds.pca.colour;
   const step = await TrainStep.create(net, {
     mean: ds.mean,
     // The paper's noise [p1 p2 p3][a1 l1, a2 l2, a3 l3] with a ~ N(0, 0.1) is meant in
     // units where l is the spread along each eigenvector: on our 0..255 scale that is the
     // standard deviation sqrt(eigval) (as fb.resnet.torch's constants are), giving offsets
     // of a few intensity levels; the raw variance would shift pixels by hundreds.
-    pca: options.lighting === false
+    // Greyscale data has no colour to shift: the lighting is off (the dataset report
+    // says so).
+    pca: !lighting
       ? undefined
-      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) },
+      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map((v) => Math.sqrt(Math.max(0, v))) },
     inputScale: options.inputScale,
   });
   const loader = new Loader(ds, "train", {
@@ -349,6 +430,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       epochs,
       totalSteps: epochs * stepsPerEpoch,
       memory: columns.map((c) => c.memory.held),
+      lighting,
+      recipe: {
+        config: cfg,
+        dataset: { name: ds.name, fingerprint: ds.fingerprint },
+        epochs,
+        batch,
+        lr: lr0,
+        momentum: options.momentum ?? 0.9,
+        weightDecay: options.weightDecay ?? 0.0005,
+        schedule,
+        stepEpochs: options.stepEpochs ?? 30,
+        seed,
+        init: options.init ?? "paper",
+        outputGain: options.outputGain ?? 1,
+        inputScale: options.inputScale ?? 1,
+        dropout: options.dropout ?? cfg.dropout,
+        augment: options.augment !== false,
+        lighting,
+      },
       resumedFrom,
     });
 
@@ -457,13 +557,30 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           etaMs: (stepsLeft * batch / rate) * 1000,
           stepMs,
         });
-        const stop = options.signal?.aborted ||
-          (options.maxSteps !== undefined && state.step >= options.maxSteps);
         if (options.checkpointEvery && state.step % options.checkpointEvery === 0) {
           await save();
         }
-        if (stop) {
+        if (options.signal?.aborted) {
           stopped = true;
+          if (savedStep !== state.step) await save();
+          break outer;
+        }
+        if (options.maxSteps !== undefined && state.step >= options.maxSteps) {
+          stopped = true;
+          // At an epoch's last step the epoch ends as usual below.
+          if (state.stepInEpoch === stepsPerEpoch) break;
+          evaluation = await evaluate(step, ds, {
+            tenCrop: options.tenCrop,
+            limit: options.evalLimit,
+          });
+          await emit({
+            type: "evaluation",
+            epoch: state.epoch,
+            step: state.step,
+            split: "val",
+            ...evaluation,
+          });
+          if (savedStep !== state.step) await save();
           break outer;
         }
       }
@@ -479,7 +596,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         seconds: (performance.now() - epochStart) / 1000,
       });
       const finished = state.epoch + 1;
-      const last = finished === epochs;
+      const last = finished === epochs || stopped;
       if ((evalEvery > 0 && finished % evalEvery === 0) || last) {
         evaluation = await evaluate(step, ds, {
           tenCrop: options.tenCrop,
@@ -512,6 +629,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       state.stepInEpoch = 0;
       state.sums = { loss: 0, top1: 0, top5: 0, images: 0 };
       await save();
+      if (stopped) break;
     }
     return {
       epochs: state.epoch,

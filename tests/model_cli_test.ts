@@ -18,6 +18,10 @@ Deno.test("train flags: defaults, values, and errors with exit code 2", async ()
   assert.equal(d.config, TRAIN_DEFAULTS.config);
   assert.equal(d.dataset, "synthetic");
   assert.equal(d.columns, TRAIN_DEFAULTS.columns);
+  // Rate and dropout come from the config's recipe unless given.
+  assert.deepEqual([d.lr, d.dropout, d.steps], [undefined, undefined, undefined]);
+  const s = parseTrainArgs(["--steps", "20", "--dropout", "0.25"]);
+  assert.deepEqual([s.steps, s.dropout], [20, 0.25]);
   const c = parseTrainArgs([
     "--columns",
     "1",
@@ -47,6 +51,9 @@ Deno.test("train flags: defaults, values, and errors with exit code 2", async ()
       [["--schedule", "cosine"], /--schedule must be one of step, plateau, constant/],
       [["--dataset", "folder"], /--dataset folder needs --data DIR/],
       [["--config", "huge"], /--config must be one of tiny, small, paper/],
+      [["--steps", "0"], /--steps must be an integer >= 1, got "0"/],
+      [["--dropout", "1"], /--dropout must be a probability in \[0, 1\), got "1"/],
+      [["--dropout", "x"], /--dropout must be a probability/],
       [["stray"], /Unexpected argument 'stray'/],
     ] as const
   ) {

@@ -4,14 +4,20 @@
 
 import assert from "node:assert/strict";
 import { Loader } from "../data/loader.ts";
-import type { Dataset } from "../data/dataset.ts";
+import { type Dataset, openPrepared } from "../data/dataset.ts";
 import { AlexNet } from "../model/alexnet.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { configFor } from "../model/config.ts";
 import { evaluate } from "../model/evaluate.ts";
 import { initParameters } from "../model/init.ts";
 import { TrainStep } from "../model/step.ts";
-import { DivergenceError, train, type TrainOptions } from "../model/train.ts";
+import {
+  DivergenceError,
+  recipeFor,
+  train,
+  type TrainEvent,
+  type TrainOptions,
+} from "../model/train.ts";
 import { GPU_TEST, gpuColumns } from "./_gpu.ts";
 import { makeDataset } from "./model_helpers.ts";
 
@@ -185,6 +191,116 @@ Deno.test(
     })));
     assert.equal(layout.cells.length, files.length);
     assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+  },
+);
+
+Deno.test(
+  "greyscale data: eigenvalues clamped at 0, lighting off, the weights stay finite",
+  GPU_TEST,
+  async () => {
+    const dir = `${tmp ??= await Deno.makeTempDir({ prefix: "alexnet-model-test-" })}/grey`;
+    const grey = await makeDataset(dir, {
+      train: 16,
+      val: 4,
+      classes: 10,
+      size: cfg.storedSize,
+      grey: true,
+    });
+    assert.equal(grey.pca.colour, false);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.ok(report.warnings.some((w: string) => /no colour/.test(w)), `${report.warnings}`);
+    // Fashion-MNIST's index held eigenvalues [22352, 0, -3.1e-13] and no colour flag; the
+    // square root of the last one is NaN, which made every weight NaN on the first step.
+    const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
+    index.pca.eigvals = [22352, 0, -3.1e-13];
+    delete index.pca.colour;
+    await Deno.writeTextFile(`${dir}/index.json`, JSON.stringify(index));
+    const ds = await openPrepared(dir);
+    assert.deepEqual([...ds.pca.eigvals], [22352, 0, 0]);
+    assert.equal(ds.pca.colour, false);
+    const events: TrainEvent[] = [];
+    const r = await train({
+      dataset: ds,
+      config: cfg,
+      columns: (await gpuColumns()).columns.slice(0, 1),
+      batch: BATCH,
+      epochs: 1,
+      lr: 0.01,
+      workers: 0,
+      out: `${dir}-run`,
+      onEvent: (e) => void events.push(e),
+      ...SMALL,
+    });
+    assert.equal(r.steps, 4);
+    const start = events.find((e) => e.type === "start");
+    assert.equal(start?.type === "start" && start.lighting, false);
+    const ck = await loadCheckpoint(`${dir}-run/checkpoint`, { expectConfig: cfg });
+    for (const [name, w] of ck.weights) assert.ok(w.every(Number.isFinite), `${name} not finite`);
+  },
+);
+
+Deno.test(
+  "learning: a seeded 2-epoch run with the tiny recipe cuts validation error far below chance",
+  GPU_TEST,
+  async () => {
+    // 10 classes (chance: 90% error), 320 training images, 100 held out; the recipe
+    // `deno task train` uses for tiny, at batch 4 with the rate scaled down with the batch.
+    const ds = await dataset("learn", 320, 100);
+    const recipe = recipeFor("tiny");
+    const evaluations: number[] = [];
+    const r = await train({
+      dataset: ds,
+      config: cfg,
+      columns: (await gpuColumns()).columns,
+      batch: BATCH,
+      epochs: 2,
+      schedule: "constant",
+      seed: 3,
+      workers: 0,
+      ...recipe,
+      lr: recipe.lr / 4,
+      onEvent: (e) => {
+        if (e.type === "evaluation") evaluations.push(e.top1Error);
+      },
+    });
+    assert.equal(r.steps, 160);
+    assert.ok(
+      r.evaluation!.top1Error <= 0.3,
+      `validation top-1 error ${evaluations.join(" -> ")} (chance 0.9)`,
+    );
+  },
+);
+
+Deno.test(
+  "maxSteps stops mid-epoch with an evaluation and a checkpoint at that step",
+  GPU_TEST,
+  async () => {
+    const ds = await dataset("resume", 24, 8); // 6 steps per epoch
+    const events: string[] = [];
+    const r = await train({
+      dataset: ds,
+      config: cfg,
+      columns: (await gpuColumns()).columns.slice(0, 1),
+      batch: BATCH,
+      epochs: 3,
+      maxSteps: 9,
+      workers: 0,
+      out: `${tmp}/steps`,
+      onEvent: (e) => void events.push(`${e.type}@${"step" in e ? e.step : 0}`),
+      ...SMALL,
+    });
+    assert.deepEqual([r.steps, r.epochs, r.stopped], [9, 1, true]);
+    assert.deepEqual(events.filter((e) => !e.startsWith("step@")), [
+      "start@0",
+      "epoch@6",
+      "evaluation@6",
+      "checkpoint@6",
+      "evaluation@9",
+      "checkpoint@9",
+    ]);
+    assert.equal(r.evaluation?.count, 8);
+    const ck = await loadCheckpoint(`${tmp}/steps/checkpoint`, { expectConfig: cfg });
+    assert.equal(ck.state.step, 9);
   },
 );
 

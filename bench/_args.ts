@@ -5,12 +5,20 @@ import { parseArgs } from "node:util";
 import { intFlag } from "../model/_flags.ts";
 
 /** Which benchmarks a run does. */
-export type Suite = "kernels" | "e2e" | "data" | "all";
+export type Suite = "kernels" | "e2e" | "data" | "convergence" | "all";
 
 /** Parsed options of one benchmark run. */
 export interface BenchOptions {
-  /** kernels (default), e2e, data, or all of them. */
+  /** kernels (default), e2e, data, all of these three, or convergence. */
   suite: Suite;
+  /** convergence: a finished run of ours to reuse (folder with metrics.jsonl). */
+  ours: string | null;
+  /** convergence: the PyTorch run's seed. */
+  torchSeed: number;
+  /** convergence: JSON report path. */
+  convergenceJson: string;
+  /** convergence: chart PNG path. */
+  convergenceChart: string;
   /** A report to compare this run (or `compareWith`) against. */
   compare: string | null;
   /** With `compare`: compare these two files and run nothing. */
@@ -68,12 +76,17 @@ per-column layer shapes, next to TensorFlow.js's WebGPU backend on the same adap
 --suite e2e: train-step time of tiny/small/paper on 1 and 2 columns next to TF.js
 WebGPU and PyTorch CPU, epoch times (synthetic, Fashion-MNIST), ImageNet projection,
 a JSON report and a PNG chart of the ratios. --suite data: prepare/loader throughput.
---suite all: all three.
+--suite all: all three. --suite convergence: our training next to PyTorch's on the
+same data with the same recipe, validation error per epoch in a table, a JSON report
+and a chart; --quick on the synthetic set (~4 min), else Fashion-MNIST (~45 min).
 
-  --suite NAME       kernels | e2e | data | all (default kernels)
+  --suite NAME       kernels | e2e | data | all | convergence (default kernels)
   --compare OLD      after the run, print what got faster or slower than OLD.json
   --with NEW         with --compare: compare OLD.json with NEW.json, run nothing
-  --quick            e2e: fewer steps, smaller batches, shorter epochs
+  --quick            e2e: fewer steps, smaller batches, shorter epochs;
+                     convergence: the synthetic set instead of Fashion-MNIST
+  --ours DIR         convergence: reuse a finished run of ours (DIR/metrics.jsonl)
+  --torch-seed N     convergence: seed of the PyTorch run (default 1)
   --no-tfjs          e2e: skip the TF.js peer
   --no-torch         e2e: skip the PyTorch peer
   --paper-batch N    e2e: batch of the paper config (default 4, --quick 2)
@@ -147,6 +160,8 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
         "no-epochs": { type: "boolean" },
         "e2e-json": { type: "string" },
         chart: { type: "string" },
+        ours: { type: "string" },
+        "torch-seed": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -162,8 +177,13 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
     }
   }
   const suite = values.suite ?? "kernels";
-  if (!["kernels", "e2e", "data", "all"].includes(suite)) {
-    throw new UsageError(`--suite expects kernels, e2e, data or all, got "${suite}"`);
+  if (!["kernels", "e2e", "data", "all", "convergence"].includes(suite)) {
+    throw new UsageError(
+      `--suite expects kernels, e2e, data, all or convergence, got "${suite}"`,
+    );
+  }
+  if (values.ours !== undefined && suite !== "convergence") {
+    throw new UsageError("--ours is a flag of --suite convergence");
   }
   if (values.with !== undefined && values.compare === undefined) {
     throw new UsageError("--with needs --compare OLD.json");
@@ -178,6 +198,11 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
   const noPeer = values["no-peer"] ?? false;
   return {
     suite: suite as Suite,
+    ours: values.ours ?? null,
+    torchSeed: positiveInt("torch-seed", values["torch-seed"], 1, 0),
+    convergenceJson: `out/bench/convergence-${values.quick ? "quick-" : ""}${day}.json`,
+    convergenceChart: values.chart ??
+      `out/bench/convergence-${values.quick ? "quick-" : ""}${day}.png`,
     compare: values.compare ?? null,
     compareWith: values.with ?? null,
     quick: values.quick ?? false,

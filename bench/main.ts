@@ -1,7 +1,9 @@
 // `deno task bench`: per-kernel throughput at the paper's layer shapes next to
 // TensorFlow.js's WebGPU backend (--suite kernels, the default), end-to-end train-step
 // and epoch times next to TF.js and PyTorch (--suite e2e), data-pipeline throughput
-// (--suite data), or all three; --compare OLD.json prints what got faster or slower.
+// (--suite data), or all three; our training's accuracy next to PyTorch's on the same
+// data and recipe (--suite convergence, bench/_convergence.ts); --compare OLD.json
+// prints what got faster or slower.
 // See bench/_args.ts for flags. Exit codes: 0 everything validated and ran; 1 a case,
 // case module, peer or figure failed; 2 bad command line.
 
@@ -156,6 +158,18 @@ async function main(args: string[]): Promise<number> {
     if (old?.schema === r.report.schema) printComparison(old, r.report, o.compare!);
   }
   if (o.suite === "data" || o.suite === "all") ok &&= await data();
+  if (o.suite === "convergence") {
+    const { convergenceSuite } = await import("./_convergence.ts");
+    ok &&= await convergenceSuite({
+      quick: o.quick,
+      ours: o.ours ?? undefined,
+      torchSeed: o.torchSeed,
+      outDir: "out/bench",
+      json: o.convergenceJson,
+      chart: o.convergenceChart,
+      log: (line) => console.error(line),
+    });
+  }
   return ok ? 0 : 1;
 }
 

@@ -98,6 +98,13 @@ Deno.test("bench args: suites, e2e flags and --compare", () => {
   assert.throws(() => parseBenchArgs(["--with", "b.json"]), /--with needs --compare/);
   assert.throws(() => parseBenchArgs(["--configs", "tiny,huge"]), /unknown config "huge"/);
   assert.throws(() => parseBenchArgs(["--paper-batch", "0"]), UsageError);
+  const c = parseBenchArgs(
+    ["--suite", "convergence", "--quick", "--ours", "out/train", "--torch-seed", "2"],
+    new Date("2025-03-04T10:00:00Z"),
+  );
+  assert.deepEqual([c.suite, c.quick, c.ours, c.torchSeed], ["convergence", true, "out/train", 2]);
+  assert.equal(c.convergenceJson, "out/bench/convergence-quick-2025-03-04.json");
+  assert.throws(() => parseBenchArgs(["--ours", "x"]), /--ours is a flag of --suite convergence/);
 });
 
 Deno.test("bench args: unknown flags, missing values and bad numbers are usage errors", () => {

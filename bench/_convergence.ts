@@ -320,11 +320,11 @@ export function convergenceSvg(r: ConvergenceReport, width = 720, height = 400):
     }
     const final = s.points.at(-1)!;
     parts.push(
-      `<rect x="${L + w - 250}" y="${T + 10 + 20 * i}" width="14" height="3" ` +
+      `<rect x="${L + w - 330}" y="${T + 10 + 20 * i}" width="14" height="3" ` +
         `fill="${s.color}"/>`,
     );
     parts.push(text(
-      L + w - 230,
+      L + w - 310,
       T + 15 + 20 * i,
       `${s.label}: ${(100 * final.top1Error).toFixed(2)}% at epoch ${final.epoch}`,
     ));

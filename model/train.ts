@@ -354,7 +354,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // says so).
     pca: !lighting
       ? undefined
-      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map((v) => Math.sqrt(Math.max(0, v))) },
+      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) }, // clamped at 0 on open
     inputScale: options.inputScale,
   });
   const loader = new Loader(ds, "train", {
@@ -487,6 +487,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       await emit({ type: "checkpoint", dir, epoch: state.epoch, step: state.step });
     };
 
+    const validate = async (): Promise<Evaluation> => {
+      const e = await evaluate(step, ds, { tenCrop: options.tenCrop, limit: options.evalLimit });
+      await emit({ type: "evaluation", epoch: state.epoch, step: state.step, split: "val", ...e });
+      return e;
+    };
+
     const losses: number[] = [];
     let evaluation: Evaluation | undefined;
     let stopped = false;
@@ -569,17 +575,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           stopped = true;
           // At an epoch's last step the epoch ends as usual below.
           if (state.stepInEpoch === stepsPerEpoch) break;
-          evaluation = await evaluate(step, ds, {
-            tenCrop: options.tenCrop,
-            limit: options.evalLimit,
-          });
-          await emit({
-            type: "evaluation",
-            epoch: state.epoch,
-            step: state.step,
-            split: "val",
-            ...evaluation,
-          });
+          evaluation = await validate();
           if (savedStep !== state.step) await save();
           break outer;
         }
@@ -598,17 +594,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const finished = state.epoch + 1;
       const last = finished === epochs || stopped;
       if ((evalEvery > 0 && finished % evalEvery === 0) || last) {
-        evaluation = await evaluate(step, ds, {
-          tenCrop: options.tenCrop,
-          limit: options.evalLimit,
-        });
-        await emit({
-          type: "evaluation",
-          epoch: state.epoch,
-          step: state.step,
-          split: "val",
-          ...evaluation,
-        });
+        evaluation = await validate();
         if (schedule === "plateau") {
           if (evaluation.top1Error < state.best) {
             state.best = evaluation.top1Error;

@@ -2,6 +2,7 @@
 // file system, so tests can check it directly.
 
 import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
 import { intFlag } from "../model/_flags.ts";
 
 /** Which benchmarks a run does. */
@@ -63,10 +64,8 @@ export interface BenchOptions {
   help: boolean;
 }
 
-/** Thrown for bad command lines; `main.ts` prints it with the usage and exits 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+/** Bad command lines throw the library's UsageError: one line, exit 2. */
+export { UsageError };
 
 /** The `--help` text. */
 export const USAGE: string = `Usage: deno task bench [flags]

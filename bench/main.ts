@@ -8,7 +8,8 @@
 // case module, peer or figure failed; 2 bad command line.
 
 import { dirname } from "node:path";
-import { type BenchOptions, parseBenchArgs, USAGE, UsageError } from "./_args.ts";
+import { DataError, reportError } from "../errors.ts";
+import { type BenchOptions, parseBenchArgs, USAGE } from "./_args.ts";
 import type { BenchReport } from "./_report.ts";
 import { formatTable } from "./_report.ts";
 import { runBench } from "./_runner.ts";
@@ -120,7 +121,17 @@ async function data(): Promise<boolean> {
 }
 
 async function readReport(path: string): Promise<BenchReport | E2EReport> {
-  return JSON.parse(await Deno.readTextFile(path));
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new DataError(`cannot read the report ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DataError(`${path}: not a bench report (${(e as Error).message})`, { cause: e });
+  }
 }
 
 function printComparison(old: BenchReport | E2EReport, now: BenchReport | E2EReport, what: string) {
@@ -128,15 +139,16 @@ function printComparison(old: BenchReport | E2EReport, now: BenchReport | E2ERep
   console.log(formatComparison(compareReports(old, now)));
 }
 
-async function main(args: string[]): Promise<number> {
-  let o: BenchOptions;
+/** Runs the command line; returns the exit code (errors become one line, errors.ts). */
+export async function main(args: string[]): Promise<number> {
   try {
-    o = parseBenchArgs(args);
+    return await run(parseBenchArgs(args), args);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`bench: ${e.message}\n\n${USAGE}`);
-    return 2;
+    return reportError("bench", e);
   }
+}
+
+async function run(o: BenchOptions, args: string[]): Promise<number> {
   if (o.help) {
     console.log(USAGE);
     return 0;

@@ -2,6 +2,8 @@
 // the main thread when a loader has no workers). Synchronous on purpose: in a worker,
 // blocking is free, and positioned reads keep one open handle per shard.
 
+import { DataError } from "../errors.ts";
+
 /** The shard layout a reader needs (plain data: it is posted to workers). */
 export interface ShardLayout {
   dir: string;
@@ -35,7 +37,7 @@ export class ShardReader {
       while (got < imageBytes) {
         const n = file.readSync(dst.subarray(got));
         if (n === null || n === 0) {
-          throw new Error(`${shards[s].file}: truncated shard reading image ${index}`);
+          throw new DataError(`${shards[s].file}: truncated shard reading image ${index}`);
         }
         got += n;
       }

@@ -10,6 +10,7 @@
 // Needs --allow-read --allow-write --allow-env --allow-ffi (sharp is a native addon).
 
 import { parseArgs } from "node:util";
+import { reportError, UsageError } from "../errors.ts";
 import { formatDuration } from "./progress.ts";
 import { prepareFolder } from "./prepare.ts";
 import type { BuildReport } from "./build.ts";
@@ -21,10 +22,32 @@ const USAGE = `usage:
   prepare --dataset fashion-mnist [--data DIR] --size S [--out DIR]
   prepare --dataset synthetic --size S [--out DIR] [--train-per-class 500] [--val-per-class 100]`;
 
+// Flag ranges: wide enough for any real preparation, narrow enough to catch typos
+// (a --size of 100000 would make 30 GB images).
+const RANGES: Record<string, [number, number, "int" | "real"]> = {
+  size: [8, 4096, "int"],
+  "val-fraction": [0, 0.99, "real"],
+  workers: [1, 256, "int"],
+  "limit-pixels": [1, 2 ** 40, "int"],
+  "shard-images": [1, 1_000_000, "int"],
+  seed: [0, 2 ** 32 - 1, "int"],
+  "train-per-class": [1, 10_000_000, "int"],
+  "val-per-class": [0, 10_000_000, "int"],
+};
+
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name}: expected a number, got "${v}"`);
+  const [min, max, kind] = RANGES[name];
+  if (
+    v.trim() === "" || !Number.isFinite(n) || (kind === "int" && !Number.isInteger(n)) ||
+    n < min || n > max
+  ) {
+    throw new UsageError(
+      `--${name} must be ${kind === "int" ? "an integer" : "a number"} from ${min} to ${max}, ` +
+        `got "${v}"`,
+    );
+  }
   return n;
 }
 
@@ -43,30 +66,44 @@ export function printReport(r: BuildReport, log: (s: string) => void = console.l
   for (const w of r.warnings) log(`warning: ${w}`);
 }
 
-async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      src: { type: "string" },
-      out: { type: "string" },
-      size: { type: "string" },
-      labels: { type: "string" },
-      "val-src": { type: "string" },
-      "val-labels": { type: "string" },
-      "val-fraction": { type: "string" },
-      workers: { type: "string" },
-      "limit-pixels": { type: "string" },
-      background: { type: "string" },
-      "shard-images": { type: "string" },
-      seed: { type: "string" },
-      dataset: { type: "string", default: "folder" },
-      data: { type: "string" },
-      "train-per-class": { type: "string" },
-      "val-per-class": { type: "string" },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+/** Runs the command line; returns the exit code (errors become one line, errors.ts). */
+export async function main(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } catch (e) {
+    return reportError("prepare", e);
+  }
+}
+
+async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        src: { type: "string" },
+        out: { type: "string" },
+        size: { type: "string" },
+        labels: { type: "string" },
+        "val-src": { type: "string" },
+        "val-labels": { type: "string" },
+        "val-fraction": { type: "string" },
+        workers: { type: "string" },
+        "limit-pixels": { type: "string" },
+        background: { type: "string" },
+        "shard-images": { type: "string" },
+        seed: { type: "string" },
+        dataset: { type: "string", default: "folder" },
+        data: { type: "string" },
+        "train-per-class": { type: "string" },
+        "val-per-class": { type: "string" },
+        quiet: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -74,7 +111,7 @@ async function main(args: string[]): Promise<number> {
   const progress = values.quiet ? "quiet" as const : "auto" as const;
   const size = num("size", values.size);
   if (values.dataset === "fashion-mnist" || values.dataset === "synthetic") {
-    if (size === undefined) throw new Error(`--dataset ${values.dataset} needs --size`);
+    if (size === undefined) throw new UsageError(`--dataset ${values.dataset} needs --size`);
     const t0 = performance.now();
     let dir: string;
     if (values.dataset === "fashion-mnist") {
@@ -97,14 +134,15 @@ async function main(args: string[]): Promise<number> {
     );
     return 0;
   }
-  if (values.dataset !== "folder") throw new Error(`unknown --dataset ${values.dataset}`);
-  if (!values.src || !values.out) {
-    console.error(USAGE);
-    return 2;
+  if (values.dataset !== "folder") {
+    throw new UsageError(
+      `--dataset must be one of folder, fashion-mnist, synthetic, got "${values.dataset}"`,
+    );
   }
+  if (!values.src || !values.out) throw new UsageError(`--src DIR and --out DIR are required`);
   const background = values.background ?? "black";
   if (background !== "black" && background !== "white") {
-    throw new Error(`--background: expected black or white, got ${background}`);
+    throw new UsageError(`--background must be black or white, got "${background}"`);
   }
   const report = await prepareFolder({
     src: values.src,
@@ -125,11 +163,4 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`prepare: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -4,6 +4,7 @@
 // Fashion-MNIST or the synthetic set also writes the cache (and the synthetic set runs
 // sharp, so --allow-ffi --allow-env).
 
+import { DataError } from "../errors.ts";
 import { readIndex, readTyped } from "./shards.ts";
 import { hasColour } from "./stats.ts";
 
@@ -102,7 +103,9 @@ export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
 export async function openPrepared(dir: string): Promise<Dataset> {
   const index = await readIndex(dir);
   if (!index) {
-    throw new Error(`${dir}: no index.json (not a prepared dataset, or preparation unfinished)`);
+    throw new DataError(
+      `${dir}: no index.json (not a prepared dataset, or preparation unfinished)`,
+    );
   }
   const S = index.imageSize, imageBytes = S * S * 3;
   const split = async (name: "train" | "val"): Promise<Split> => {
@@ -110,7 +113,7 @@ export async function openPrepared(dir: string): Promise<Dataset> {
     for (const sh of e.shards) {
       const size = await Deno.stat(`${dir}/${sh.file}`).then((s) => s.size, () => -1);
       if (size !== sh.bytes) {
-        throw new Error(`${dir}/${sh.file}: expected ${sh.bytes} bytes, found ${size}`);
+        throw new DataError(`${dir}/${sh.file}: expected ${sh.bytes} bytes, found ${size}`);
       }
     }
     return {

@@ -3,6 +3,7 @@
 // CPU bilinear resize (no sharp: this dataset needs no FFI), replicated to RGB, and
 // stored in the shard format. train maps to train, t10k to val.
 
+import { DataError } from "../errors.ts";
 import { type BuildItem, buildShards } from "./build.ts";
 import { defaultCacheDir } from "./dataset.ts";
 import { maybeGunzip, parseIdx, resizeGreyToRgb } from "./idx.ts";
@@ -44,7 +45,7 @@ async function readIdxFile(dir: string, base: string, dims: number): Promise<{
     const parsed = parseIdx(await maybeGunzip(raw, `${dir}/${file}`), `${dir}/${file}`, dims);
     return { ...parsed, file, bytes: raw.byteLength };
   }
-  throw new Error(
+  throw new DataError(
     `Fashion-MNIST: ${dir}/${base}(.gz) not found (apt install dataset-fashion-mnist)`,
   );
 }
@@ -61,12 +62,16 @@ export async function readFashionMnistSplit(dir: string, prefix: "train" | "t10k
   const img = await readIdxFile(dir, `${prefix}-images-idx3-ubyte`, 3);
   const lab = await readIdxFile(dir, `${prefix}-labels-idx1-ubyte`, 1);
   const [n, h, w] = img.dims;
-  if (h < 1 || w < 1) throw new Error(`${dir}/${img.file}: image size ${h}x${w}`);
+  if (h < 1 || w < 1) throw new DataError(`${dir}/${img.file}: image size ${h}x${w}`);
   if (lab.dims[0] !== n) {
-    throw new Error(`${prefix}: ${n} images but ${lab.dims[0]} labels (${img.file}, ${lab.file})`);
+    throw new DataError(
+      `${prefix}: ${n} images but ${lab.dims[0]} labels (${img.file}, ${lab.file})`,
+    );
   }
   const bad = lab.data.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
-  if (bad >= 0) throw new Error(`${dir}/${lab.file}: label ${lab.data[bad]} at ${bad} is not 0..9`);
+  if (bad >= 0) {
+    throw new DataError(`${dir}/${lab.file}: label ${lab.data[bad]} at ${bad} is not 0..9`);
+  }
   return {
     images: img.data,
     labels: lab.data,

@@ -3,6 +3,8 @@
 //   bytes 0-1: 0x00 0x00   byte 2: element type (0x08 = uint8)   byte 3: number of dims
 //   then one big-endian uint32 per dimension, then the elements in row-major order.
 
+import { DataError } from "../errors.ts";
+
 /** A parsed uint8 IDX array. */
 export interface IdxArray {
   dims: number[];
@@ -17,7 +19,7 @@ export async function maybeGunzip(bytes: Uint8Array, what = "input"): Promise<Ui
       .pipeThrough(new DecompressionStream("gzip"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   } catch (e) {
-    throw new Error(`${what}: corrupt gzip data (${e instanceof Error ? e.message : e})`);
+    throw new DataError(`${what}: corrupt gzip data (${e instanceof Error ? e.message : e})`);
   }
 }
 
@@ -33,27 +35,29 @@ export async function maybeGunzip(bytes: Uint8Array, what = "input"): Promise<Ui
  * ```
  */
 export function parseIdx(bytes: Uint8Array, what: string, expectDims?: number): IdxArray {
-  if (bytes.length < 4) throw new Error(`${what}: ${bytes.length} bytes is too short for IDX`);
+  if (bytes.length < 4) throw new DataError(`${what}: ${bytes.length} bytes is too short for IDX`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0"));
-    throw new Error(`${what}: bad IDX magic 0x${magic.join("")} (expected 0x0000 08 0N)`);
+    throw new DataError(`${what}: bad IDX magic 0x${magic.join("")} (expected 0x0000 08 0N)`);
   }
   if (bytes[2] !== 0x08) {
-    throw new Error(`${what}: IDX element type 0x${bytes[2].toString(16)}, expected 0x08 (uint8)`);
+    throw new DataError(
+      `${what}: IDX element type 0x${bytes[2].toString(16)}, expected 0x08 (uint8)`,
+    );
   }
   const nd = bytes[3];
   if (expectDims !== undefined && nd !== expectDims) {
-    throw new Error(`${what}: expected ${expectDims} IDX dimensions, got ${nd}`);
+    throw new DataError(`${what}: expected ${expectDims} IDX dimensions, got ${nd}`);
   }
-  if (nd === 0) throw new Error(`${what}: IDX with 0 dimensions`);
+  if (nd === 0) throw new DataError(`${what}: IDX with 0 dimensions`);
   const headerBytes = 4 + 4 * nd;
-  if (bytes.length < headerBytes) throw new Error(`${what}: truncated IDX header`);
+  if (bytes.length < headerBytes) throw new DataError(`${what}: truncated IDX header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims = Array.from({ length: nd }, (_, i) => view.getUint32(4 + 4 * i, false));
   const n = dims.reduce((a, b) => a * b, 1);
   const have = bytes.length - headerBytes;
   if (have !== n) {
-    throw new Error(
+    throw new DataError(
       `${what}: IDX header [${dims.join(", ")}] needs ${n} bytes of data, file has ${have}` +
         (have < n ? " (truncated)" : " (trailing bytes)"),
     );

@@ -12,6 +12,8 @@
 // Every file is written to a temporary name and renamed into place, so an interrupted
 // run never leaves a half-written file under a final name.
 
+import { DataError } from "../errors.ts";
+
 /** Format tag stored in index.json. */
 export const FORMAT = "alexnet-webgpu/shards";
 /** Format version; bump when the layout changes. */
@@ -116,9 +118,14 @@ export async function readIndex(dir: string): Promise<IndexFile | null> {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  const index = JSON.parse(text) as IndexFile;
+  let index: IndexFile;
+  try {
+    index = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(`${dir}/index.json: not valid JSON (${(e as Error).message})`);
+  }
   if (index.format !== FORMAT || index.version !== FORMAT_VERSION) {
-    throw new Error(
+    throw new DataError(
       `${dir}/index.json: expected format ${FORMAT} v${FORMAT_VERSION}, ` +
         `got ${index.format} v${index.version}`,
     );
@@ -139,7 +146,7 @@ export async function readTyped<T extends Float32Array | Float64Array | Int32Arr
 ): Promise<T> {
   const bytes = await Deno.readFile(path);
   if (bytes.byteLength !== expectedLength * kind.BYTES_PER_ELEMENT) {
-    throw new Error(
+    throw new DataError(
       `${path}: expected ${expectedLength * kind.BYTES_PER_ELEMENT} bytes, got ${bytes.byteLength}`,
     );
   }

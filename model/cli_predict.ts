@@ -4,8 +4,12 @@
 // Each image goes through the training input path: decoded and resized (short side to
 // the config's stored size, centre square) by data/decode.ts, then the centre crop — or
 // the paper's 10 crops, softmax averaged, with --ten-crop — minus the training mean
-// image saved in the checkpoint. Exit codes: 0 done, 1 an image or the checkpoint could
-// not be read, 2 bad command line.
+// image saved in the checkpoint. A folder argument means every image file under it.
+// An image that cannot be read is reported in one line and skipped; the others are
+// still predicted. Exit codes: 0 done, 1 an image or the checkpoint could not be read,
+// 2 bad command line.
+
+import { DataError, reportError, UsageError } from "../errors.ts";
 
 import { parseArgs } from "node:util";
 import { openColumns } from "../kernels/columns.ts";
@@ -16,7 +20,7 @@ import { TrainStep } from "./step.ts";
 
 const HELP = `Classify images with a trained checkpoint.
 
-Usage: deno task predict --checkpoint DIR [options] image ...
+Usage: deno task predict --checkpoint DIR [options] (image | folder) ...
 
   --checkpoint DIR   a checkpoint folder written by deno task train (e.g. out/train/checkpoint)
   --ten-crop         average the softmax over the paper's 10 crops (default: centre crop)
@@ -38,6 +42,54 @@ export interface Prediction {
   size: number;
 }
 
+/** Options of {@link predict}. */
+export interface PredictOptions {
+  /** Average the softmax over the paper's 10 crops (default: centre crop). */
+  tenCrop?: boolean;
+  /** Classes per image (default 5). */
+  top?: number;
+  /** 1 or 2 devices (default 1). */
+  columns?: 1 | 2;
+  /**
+   * Called for each image that cannot be read, which is then skipped; without it the
+   * first such image throws a DataError.
+   */
+  onError?: (file: string, error: DataError) => void;
+}
+
+const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|gif|avif|tiff?|svg)$/i;
+
+/**
+ * The image files under `path` (sorted, subfolders included) if it is a folder, or
+ * `[path]` itself.
+ *
+ * @example
+ * ```ts ignore
+ * const files = await imageFiles("photos/"); // ["photos/a.jpg", "photos/cats/b.png", ...]
+ * ```
+ */
+export async function imageFiles(path: string): Promise<string[]> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new DataError(`${path}: ${(e as Error).message.split(":")[0]}`, { cause: e });
+  }
+  if (!info.isDirectory) return [path];
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    const entries = [];
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+    for (const e of entries) {
+      const p = `${dir.replace(/\/+$/, "")}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if (IMAGE_EXTENSIONS.test(e.name)) out.push(p);
+    }
+  };
+  await walk(path);
+  return out.sort();
+}
+
 /** The top `k` entries of a probability row, best first (ties: lower index first). */
 export function topK(probs: ArrayLike<number>, k: number): number[] {
   const idx = Array.from({ length: probs.length }, (_, i) => i);
@@ -57,7 +109,7 @@ export function topK(probs: ArrayLike<number>, k: number): number[] {
 export async function predict(
   checkpoint: string,
   files: string[],
-  opts: { tenCrop?: boolean; top?: number; columns?: 1 | 2 } = {},
+  opts: PredictOptions = {},
 ): Promise<Prediction[]> {
   const ck = await loadCheckpoint(checkpoint);
   const cfg = ck.state.config;
@@ -69,16 +121,21 @@ export async function predict(
   const classes = (ck.state.classes as string[] | undefined) ??
     Array.from({ length: cfg.classes }, (_, i) => `class ${i}`);
   const { decodeSquare } = await import("../data/decode.ts");
-  const images: Uint8Array[] = [];
+  const images: Uint8Array[] = [], read: string[] = [];
   for (const f of files) {
     try {
       images.push(await decodeSquare(f, S));
+      read.push(f);
     } catch (e) {
-      throw new Error(`${f}: cannot read the image (${(e as Error).message})`);
+      const err = new DataError(`${f}: cannot read the image (${(e as Error).message})`);
+      if (!opts.onError) throw err;
+      opts.onError(f, err);
     }
   }
+  if (images.length === 0) return [];
+  files = read;
   const opened = await openColumns({ count: opts.columns ?? 1 });
-  const batch = Math.min(files.length, 16);
+  const batch = Math.min(images.length, 16);
   const net = await AlexNet.create({ config: cfg, batch, columns: opened.columns });
   try {
     net.writeParameters(ck.weights);
@@ -114,50 +171,63 @@ export async function predict(
   }
 }
 
-/** Runs the command line; returns the exit code. */
+/** Runs the command line; returns the exit code (errors become one line, errors.ts). */
 export async function main(args: string[]): Promise<number> {
-  let values, positionals;
   try {
-    ({ values, positionals } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        checkpoint: { type: "string" },
-        "ten-crop": { type: "boolean" },
-        top: { type: "string" },
-        columns: { type: "string" },
-        grid: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    console.error(`predict: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const top = values.top === undefined ? 5 : Number(values.top);
-  const usage = !values.checkpoint
-    ? "--checkpoint DIR is required"
-    : positionals.length === 0
-    ? "give at least one image"
-    : !(Number.isInteger(top) && top >= 1)
-    ? `--top must be a positive integer, got "${values.top}"`
-    : values.columns !== undefined && values.columns !== "1" && values.columns !== "2"
-    ? `--columns must be 1 or 2, got "${values.columns}"`
-    : null;
-  if (usage) {
-    console.error(`predict: ${usage}\n\n${HELP}`);
-    return 2;
-  }
-  try {
-    const preds = await predict(values.checkpoint!, positionals, {
+    let values, positionals;
+    try {
+      ({ values, positionals } = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          checkpoint: { type: "string" },
+          "ten-crop": { type: "boolean" },
+          top: { type: "string" },
+          columns: { type: "string" },
+          grid: { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+      }));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const top = values.top === undefined ? 5 : Number(values.top);
+    const usage = !values.checkpoint
+      ? "--checkpoint DIR is required"
+      : positionals.length === 0
+      ? "give at least one image or folder"
+      : !(Number.isInteger(top) && top >= 1)
+      ? `--top must be a positive integer, got "${values.top}"`
+      : values.columns !== undefined && values.columns !== "1" && values.columns !== "2"
+      ? `--columns must be 1 or 2, got "${values.columns}"`
+      : null;
+    if (usage) throw new UsageError(usage);
+    let failed = 0;
+    const files: string[] = [];
+    for (const p of positionals) {
+      try {
+        files.push(...await imageFiles(p));
+      } catch (e) {
+        reportError("predict", e);
+        failed++;
+      }
+    }
+    if (files.length === 0 && failed === 0) {
+      throw new DataError(`no image files in ${positionals.join(", ")}`);
+    }
+    const preds = await predict(values.checkpoint!, files, {
       tenCrop: values["ten-crop"],
       top,
       columns: values.columns === "2" ? 2 : 1,
+      onError: (_, e) => {
+        reportError("predict", e);
+        failed++;
+      },
     });
     for (const p of preds) {
       console.log(p.file);
@@ -168,7 +238,7 @@ export async function main(args: string[]): Promise<number> {
         );
       });
     }
-    if (values.grid) {
+    if (values.grid && preds.length > 0) {
       const { renderPredictionGrid } = await import("../viz/grid.ts");
       const png = await renderPredictionGrid(preds.map((p) => ({
         image: p.image,
@@ -180,10 +250,16 @@ export async function main(args: string[]): Promise<number> {
       await Deno.writeFile(values.grid, png);
       console.log(`wrote ${values.grid}`);
     }
+    if (failed > 0) {
+      console.error(
+        `predict: ${failed} of ${failed + preds.length} input(s) could not be read (above); ` +
+          `${preds.length} predicted`,
+      );
+      return 1;
+    }
     return 0;
   } catch (e) {
-    console.error(`predict: ${(e as Error).message}`);
-    return 1;
+    return reportError("predict", e);
   }
 }
 

@@ -4,6 +4,7 @@
 // command line.
 
 import { parseArgs } from "node:util";
+import { reportError, UsageError } from "../errors.ts";
 import { curvesSvg, type MetricsLog, readMetricsLog } from "./curves.ts";
 import { intFlag } from "../model/_flags.ts";
 
@@ -52,11 +53,13 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
       },
     }));
-    if (!values.help && !values.run) throw new Error("--run DIR is required");
+    if (!values.help && !values.run) throw new UsageError("--run DIR is required");
     width = intFlag("width", values.width, 500, 8000);
   } catch (e) {
-    console.error(`curves: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return reportError(
+      "curves",
+      e instanceof UsageError ? e : new UsageError((e as Error).message),
+    );
   }
   if (values.help) {
     console.log(HELP);
@@ -74,8 +77,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(`wrote ${out}${values.svg ? ` and ${values.svg}` : ""}`);
     return 0;
   } catch (e) {
-    console.error(`curves: ${(e as Error).message}`);
-    return 1;
+    return reportError("curves", e);
   }
 }
 

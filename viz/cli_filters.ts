@@ -5,6 +5,7 @@
 // written, 2 bad command line.
 
 import { parseArgs } from "node:util";
+import { reportError, UsageError } from "../errors.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { intFlag } from "../model/_flags.ts";
 import { type ColumnSaturation, conv1FromCheckpoint, renderFilters } from "./filters.ts";
@@ -52,12 +53,14 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
       },
     }));
-    if (!values.help && !values.checkpoint) throw new Error("--checkpoint DIR is required");
-    scale = intFlag("scale", values.scale, 1);
-    gap = intFlag("gap", values.gap, 0);
+    if (!values.help && !values.checkpoint) throw new UsageError("--checkpoint DIR is required");
+    scale = intFlag("scale", values.scale, 1, 64);
+    gap = intFlag("gap", values.gap, 0, 64);
   } catch (e) {
-    console.error(`filters: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return reportError(
+      "filters",
+      e instanceof UsageError ? e : new UsageError((e as Error).message),
+    );
   }
   if (values.help) {
     console.log(HELP);
@@ -87,8 +90,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    console.error(`filters: ${(e as Error).message}`);
-    return 1;
+    return reportError("filters", e);
   }
 }
 

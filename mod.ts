@@ -33,9 +33,13 @@ export * from "./kernels/lrn.ts";
 export * from "./kernels/dropout.ts";
 export * from "./kernels/softmax_xent.ts";
 export * from "./kernels/sgd.ts";
+export * from "./kernels/finite.ts";
 export * from "./kernels/augment.ts";
 export * from "./kernels/concat.ts";
 export type { ScalarType, UniformLayout } from "./kernels/_wgsl.ts";
+
+// Errors the library throws on purpose.
+export * from "./errors.ts";
 
 // Model: configs, init, checkpoints, the two-column network, training and evaluation.
 export * from "./model/config.ts";
@@ -48,7 +52,7 @@ export * from "./model/alexnet.ts";
 export * from "./model/step.ts";
 export * from "./model/train.ts";
 export * from "./model/evaluate.ts";
-export { predict, type Prediction } from "./model/cli_predict.ts";
+export { imageFiles, predict, type Prediction, type PredictOptions } from "./model/cli_predict.ts";
 
 // Data: datasets, preparation and the loader.
 export * from "./data/mod.ts";

@@ -217,3 +217,69 @@ export async function readBuffer(
     staging.destroy();
   }
 }
+
+/**
+ * Reads many tensors of one column with one copy submission and one mapping per
+ * 128 MiB or so (each `Tensor.read` maps its own staging buffer: a round trip per tensor).
+ *
+ * @example
+ * ```ts ignore
+ * const [w, b] = await readTensors(column, [weight, bias]);
+ * ```
+ */
+export async function readTensors<D extends DType>(
+  column: Column,
+  tensors: readonly Tensor<D>[],
+): Promise<ArrayFor<D>[]> {
+  for (const t of tensors) {
+    if (t.column !== column) {
+      throw new RangeError(
+        `readTensors: ${t.label} is on column ${t.column.index}, not ${column.index}`,
+      );
+    }
+  }
+  const cap = Math.min(column.limits.maxBufferSize, 2 ** 27);
+  const groups: Tensor<D>[][] = [];
+  let bytes = Infinity;
+  for (const t of tensors) {
+    const b = Math.ceil(t.byteLength / 4) * 4;
+    if (bytes + b > cap) groups.push([]), bytes = 0;
+    groups[groups.length - 1].push(t);
+    bytes += b;
+  }
+  const out: ArrayFor<D>[] = [];
+  for (const g of groups) out.push(...await readGroup(column, g));
+  return out;
+}
+
+async function readGroup<D extends DType>(
+  column: Column,
+  tensors: readonly Tensor<D>[],
+): Promise<ArrayFor<D>[]> {
+  const sizes = tensors.map((t) => Math.ceil(t.byteLength / 4) * 4);
+  const offsets: number[] = [];
+  let total = 0;
+  for (const s of sizes) offsets.push(total), total += s;
+  column.check();
+  const device = column.device;
+  const staging = device.createBuffer({
+    label: `read ${tensors.length} tensors`,
+    size: Math.max(total, 4),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  try {
+    const enc = device.createCommandEncoder({ label: `read ${tensors.length} tensors` });
+    tensors.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], sizes[i]));
+    device.queue.submit([enc.finish()]);
+    await column.guard(staging.mapAsync(GPUMapMode.READ));
+    const mapped = staging.getMappedRange(0, Math.max(total, 4));
+    const out = tensors.map((t, i) =>
+      viewAs(t.dtype, mapped.slice(offsets[i], offsets[i] + sizes[i]), t.size) as ArrayFor<D>
+    );
+    staging.unmap();
+    column.check();
+    return out;
+  } finally {
+    staging.destroy();
+  }
+}

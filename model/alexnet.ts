@@ -20,15 +20,17 @@ import { Conv2d, ConvWorkspace } from "../kernels/conv2d.ts";
 import { Dropout } from "../kernels/dropout.ts";
 import { Elementwise } from "../kernels/elementwise.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
+import { NonFinite } from "../kernels/finite.ts";
 import { Linear } from "../kernels/linear.ts";
 import { Lrn } from "../kernels/lrn.ts";
 import { MaxPool } from "../kernels/maxpool.ts";
 import { Sgd } from "../kernels/sgd.ts";
 import { SoftmaxCrossEntropy } from "../kernels/softmax_xent.ts";
-import { Tensor } from "../kernels/tensor.ts";
+import { readTensors, Tensor } from "../kernels/tensor.ts";
 import { exchange } from "../kernels/transfer.ts";
 import { type AlexNetConfig, joinParameter, parameterShapes, splitParameter } from "./config.ts";
 import {
+  checkMemoryPlan,
   columnOf,
   convParams,
   type ExchangeStage,
@@ -105,6 +107,11 @@ export interface AlexNetOptions {
    * every conv it applies to, as the parity test does).
    */
   winogradMinPairs?: number;
+  /**
+   * Bytes one column may hold (e.g. the machine's memory); with the devices' buffer
+   * limits, checked from the plan before anything is allocated (a MemoryPlanError).
+   */
+  memoryBudget?: number;
 }
 
 /** What {@link AlexNet.readParameters} reads: weights, their gradients or momentum. */
@@ -149,6 +156,7 @@ export class AlexNet {
   #options: PlanOptions;
   #xent: SoftmaxCrossEntropy[] = [];
   #sgd: Sgd[] = [];
+  #finite: NonFinite[] = [];
 
   private constructor(opts: AlexNetOptions, specs: TensorSpec[], tensors: Map<string, Tensor>) {
     this.#options = { winogradMinPairs: opts.winogradMinPairs };
@@ -179,6 +187,13 @@ export class AlexNet {
     if (count !== 1 && count !== 2) {
       throw new RangeError(`AlexNet: columns must hold 1 or 2 columns, got ${count}`);
     }
+    const limit = (k: "maxBufferSize" | "maxStorageBufferBindingSize") =>
+      Math.min(...opts.columns.map((c) => c.limits[k]));
+    checkMemoryPlan(opts.config, opts.batch, count, {
+      maxBufferSize: limit("maxBufferSize"),
+      maxStorageBufferBindingSize: limit("maxStorageBufferBindingSize"),
+      bytesPerColumn: opts.memoryBudget,
+    }, opts);
     const specs = planTensors(opts.config, opts.batch, count, opts);
     const tensors = new Map<string, Tensor>();
     for (const s of specs) {
@@ -238,6 +253,7 @@ export class AlexNet {
       );
       const sizes = this.#params(i).map((q) => q.w.size);
       this.#sgd.push(await Sgd.create(c, { sizes }));
+      this.#finite.push(await NonFinite.create(c));
     }
   }
 
@@ -489,12 +505,22 @@ export class AlexNet {
 
   /** Reads both halves of every parameter (or gradient, or momentum) as whole PyTorch tensors. */
   async readParameters(kind: ParameterKind = "weight"): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const name of this.parameterNames()) {
-      const halves = await Promise.all(
-        HALVES.map((h) => this.half(h, `${name}${SUFFIX[kind]}`).read() as Promise<Float32Array>),
+    // One mapping per column for all of them (a checkpoint reads every parameter).
+    const names = this.parameterNames();
+    const read = new Map<string, Float32Array>(); // key: "<half>:<name>"
+    await Promise.all(this.columns.map(async (column, c) => {
+      const keys = HALVES.filter((h) => this.columnOf(h) === c)
+        .flatMap((h) => names.map((n) => [h, n] as const));
+      const values = await readTensors(
+        column,
+        keys.map(([h, n]) => this.half(h, `${n}${SUFFIX[kind]}`) as Tensor<"f32">),
       );
-      out.set(name, joinParameter(name, halves as [Float32Array, Float32Array], this.config));
+      keys.forEach(([h, n], i) => read.set(`${h}:${n}`, values[i]));
+    }));
+    const out = new Map<string, Float32Array>();
+    for (const name of names) {
+      const halves: [Float32Array, Float32Array] = [read.get(`0:${name}`)!, read.get(`1:${name}`)!];
+      out.set(name, joinParameter(name, halves, this.config));
     }
     return out;
   }
@@ -522,6 +548,34 @@ export class AlexNet {
       out[i].backward = await timed((rec) => this.#nodes[i].backward(rec, step));
     }
     return out;
+  }
+
+  /**
+   * The parameters (or momentum buffers) holding NaN or infinite values, with how many,
+   * counted on the GPU (a few bytes read back): empty when all are finite.
+   */
+  async nonFiniteParameters(
+    kind: ParameterKind = "weight",
+  ): Promise<{ name: string; count: number }[]> {
+    const found = new Map<string, number>();
+    await Promise.all(this.columns.map(async (_, c) => {
+      const names: string[] = [], tensors: Tensor[] = [];
+      for (const h of HALVES) {
+        if (this.columnOf(h) !== c) continue;
+        for (const name of this.parameterNames()) {
+          names.push(name);
+          tensors.push(this.half(h, `${name}${SUFFIX[kind]}`));
+        }
+      }
+      const counts = await this.#finite[c].count(tensors);
+      counts.forEach((n, i) => {
+        if (n > 0) found.set(names[i], (found.get(names[i]) ?? 0) + n);
+      });
+    }));
+    return this.parameterNames().filter((n) => found.has(n)).map((name) => ({
+      name,
+      count: found.get(name)!,
+    }));
   }
 
   /** Zeroes every momentum buffer. */

@@ -16,6 +16,7 @@
 // exchange: the loss is computed on every column (it is tiny), so its gradient needs
 // no transfer back.
 
+import { MemoryPlanError } from "../errors.ts";
 import {
   type AlexNetConfig,
   type LayerShape,
@@ -371,4 +372,81 @@ export function computeMemoryPlan(
     byRole[t.column][t.role] += b;
   }
   return { perColumn, byRole, tensors };
+}
+
+/** What a device allows, for {@link checkMemoryPlan}. */
+export interface MemoryLimits {
+  /** Largest buffer (GPUSupportedLimits.maxBufferSize). */
+  maxBufferSize: number;
+  /** Largest buffer bound whole (activations and gradients are). */
+  maxStorageBufferBindingSize: number;
+  /** Bytes one column may hold in all (e.g. the machine's memory), if known. */
+  bytesPerColumn?: number;
+}
+
+function planProblem(
+  cfg: AlexNetConfig,
+  batch: number,
+  columns: 1 | 2,
+  limits: MemoryLimits,
+  opts: PlanOptions,
+): string | undefined {
+  const plan = computeMemoryPlan(cfg, batch, columns, opts);
+  // Parameters, their gradients and momentum are bound in chunks; the rest whole.
+  const chunked = new Set<TensorRole>(["parameter", "parameterGrad", "momentum"]);
+  for (const t of plan.tensors) {
+    const bytes = accountedBytes(t);
+    if (bytes > limits.maxBufferSize) {
+      return `tensor ${t.key} needs ${gib(bytes)}, over the device's maxBufferSize of ` +
+        gib(limits.maxBufferSize);
+    }
+    if (!chunked.has(t.role) && bytes > limits.maxStorageBufferBindingSize) {
+      return `tensor ${t.key} needs ${gib(bytes)}, over the device's ` +
+        `maxStorageBufferBindingSize of ${gib(limits.maxStorageBufferBindingSize)}`;
+    }
+  }
+  const most = Math.max(...plan.perColumn);
+  if (limits.bytesPerColumn !== undefined && most > limits.bytesPerColumn) {
+    return `the network needs ${gib(most)} per column, more than the ${
+      gib(limits.bytesPerColumn)
+    } available`;
+  }
+  return undefined;
+}
+
+const gib = (b: number) =>
+  b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * Checks from the plan alone, before anything is allocated, that the network at `batch`
+ * fits the device: throws a MemoryPlanError naming the first tensor (or total) that does
+ * not, and the largest batch that would.
+ *
+ * @example
+ * ```ts
+ * import { configs } from "./config.ts";
+ * import { checkMemoryPlan } from "./plan.ts";
+ * const limits = { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27 };
+ * checkMemoryPlan(configs.tiny, 32, 2, limits); // fits: returns
+ * ```
+ */
+export function checkMemoryPlan(
+  cfg: AlexNetConfig,
+  batch: number,
+  columns: 1 | 2,
+  limits: MemoryLimits,
+  opts: PlanOptions = {},
+): void {
+  const problem = planProblem(cfg, batch, columns, limits, opts);
+  if (!problem) return;
+  let lo = 0, hi = batch; // lo fits (0 = none does), hi does not
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (planProblem(cfg, mid, columns, limits, opts)) hi = mid;
+    else lo = mid;
+  }
+  throw new MemoryPlanError(
+    `config ${cfg.name} at batch ${batch} on ${columns} column(s) does not fit: ${problem}; ` +
+      (lo > 0 ? `the largest batch that fits is ${lo}` : "no batch fits"),
+  );
 }

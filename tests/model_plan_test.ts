@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { configFor, configs, parameterShapes, sizeOf } from "../model/config.ts";
+import { MemoryPlanError } from "../errors.ts";
 import {
   accountedBytes,
+  checkMemoryPlan,
   computeMemoryPlan,
   type ExchangeStage,
   networkStages,
@@ -68,4 +70,43 @@ Deno.test("one column holds both halves: no exchange buffers, twice the per-half
   assert.equal(one.byRole[0].exchange < two.byRole[0].exchange * 2, true);
   assert.equal(one.byRole[0].parameter, two.byRole[0].parameter + two.byRole[1].parameter);
   assert.ok(!one.tensors.some((t) => t.key.endsWith(".remote")));
+});
+
+Deno.test("checkMemoryPlan refuses a batch that cannot fit, naming the tensor and the largest batch that does", () => {
+  const limits = { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27 };
+  checkMemoryPlan(configs.paper, 128, 2, limits); // the paper's batch fits the software adapter
+  // Batch 1000: the first tensor over a limit is the u8 image batch (1000 x 256 x 256 x 3
+  // bytes = 187.5 MiB); conv1's output half is over from batch 223 (223 x 48 x 55 x 55 f32).
+  let message = "";
+  assert.throws(() => checkMemoryPlan(configs.paper, 1000, 2, limits), (e) => {
+    assert.ok(e instanceof MemoryPlanError);
+    message = e.message;
+    return true;
+  });
+  const largest = Number(/the largest batch that fits is (\d+)/.exec(message)?.[1]);
+  assert.equal(
+    message,
+    "config paper at batch 1000 on 2 column(s) does not fit: tensor c0:images needs 187.5 MiB, " +
+      "over the device's maxStorageBufferBindingSize of 128.0 MiB; the largest batch that fits is 222",
+  );
+  // The largest batch is the boundary: it fits, one more does not (checked from the plan).
+  const biggestBound = (b: number) =>
+    Math.max(
+      ...computeMemoryPlan(configs.paper, b, 2).tensors
+        .filter((t) => !["parameter", "parameterGrad", "momentum"].includes(t.role))
+        .map(accountedBytes),
+    );
+  assert.ok(biggestBound(largest) <= limits.maxStorageBufferBindingSize, message);
+  assert.ok(biggestBound(largest + 1) > limits.maxStorageBufferBindingSize, message);
+  // A total budget per column.
+  const perColumn = computeMemoryPlan(configs.tiny, 32, 1).perColumn[0];
+  checkMemoryPlan(configs.tiny, 32, 1, { ...limits, bytesPerColumn: perColumn });
+  assert.throws(
+    () => checkMemoryPlan(configs.tiny, 32, 1, { ...limits, bytesPerColumn: perColumn - 1 }),
+    /needs .* per column, more than the .* available; the largest batch that fits is 31$/,
+  );
+  assert.throws(
+    () => checkMemoryPlan(configs.tiny, 4, 1, { ...limits, bytesPerColumn: 1000 }),
+    /no batch fits$/,
+  );
 });

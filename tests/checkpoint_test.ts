@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  checkpointLeftovers,
   type CheckpointState,
   decodeSafetensors,
   encodeSafetensors,
   loadCheckpoint,
   readSafetensors,
+  recoverCheckpoint,
   type SafeTensor,
   saveCheckpoint,
   writeSafetensors,
@@ -12,6 +14,7 @@ import {
 import { configFor, parameterShapes, sizeOf } from "../model/config.ts";
 import { initParameters } from "../model/init.ts";
 import { Rng } from "../model/rng.ts";
+import { CheckpointError } from "../errors.ts";
 
 const tiny = configFor("tiny", 10);
 
@@ -227,27 +230,84 @@ Deno.test("checkpoint: save rejects bad inputs before touching the directory", a
     /weights "conv1\.bias" has 3 elements, \[16\] needs 16/,
   );
   assert.deepEqual([...Deno.readDirSync(root)], []);
+  // Non-finite values are never written.
+  const nan = new Map(weights).set("conv2.weight", weights.get("conv2.weight")!.slice());
+  nan.get("conv2.weight")![3] = NaN;
+  await assert.rejects(
+    () => saveCheckpoint(dir, { weights: nan, momentum, state: sampleState(1) }),
+    /not writing checkpoint .*ck: the weights' conv2\.weight holds 1 non-finite value\(s\) \(first: NaN at index 3\)/,
+  );
+  const inf = new Map(momentum).set("fc6.bias", momentum.get("fc6.bias")!.map(() => Infinity));
+  await assert.rejects(
+    () => saveCheckpoint(dir, { weights, momentum: inf, state: sampleState(1) }),
+    /the momentum' fc6\.bias holds 128 non-finite/,
+  );
+  assert.deepEqual([...Deno.readDirSync(root)], []);
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("checkpoint: an interrupted save never replaces a good checkpoint", async () => {
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  return child.pid;
+}
+
+const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+
+Deno.test("checkpoint: every moment of an interrupted save leaves a loadable checkpoint, recovered without a manual step", async () => {
   const root = await Deno.makeTempDir();
   const dir = `${root}/ck`;
   const weights = initParameters(tiny, 1);
-  await saveCheckpoint(dir, { weights, momentum: momentumOf(2), state: sampleState(5) });
-  // A crash while writing: a partial temp directory next to the good one.
-  await Deno.mkdir(`${dir}.tmp-99999`);
-  await Deno.writeFile(`${dir}.tmp-99999/model.safetensors`, new Uint8Array(100));
-  assert.equal((await loadCheckpoint(dir)).state.step, 5);
-  // A crash between the two renames: only the previous checkpoint under .old-<pid>.
-  await Deno.rename(dir, `${dir}.old-99999`);
-  await assert.rejects(
-    () => loadCheckpoint(dir),
-    /ck does not exist; a save was interrupted and left the previous checkpoint at .*ck\.old-99999/,
+  const save = (at: string, step: number) =>
+    saveCheckpoint(at, { weights, momentum: momentumOf(step), state: sampleState(step) });
+  const dead = await deadPid();
+  await save(dir, 5);
+
+  // Killed while writing: a partial DIR.tmp-<pid> beside the good DIR.
+  await Deno.mkdir(`${dir}.tmp-${dead}`);
+  await Deno.writeFile(`${dir}.tmp-${dead}/model.safetensors`, new Uint8Array(100));
+  const ck = await loadCheckpoint(dir);
+  assert.deepEqual([ck.state.step, ck.recoveredFrom], [5, undefined]);
+  assert.deepEqual(await recoverCheckpoint(dir), { removed: [`${dir}.tmp-${dead}`] });
+  assert.deepEqual(names(root), ["ck"]);
+
+  // Killed between the two renames: the old one as DIR.old-<pid>, the new one complete
+  // as DIR.tmp-<pid>, no DIR. Loading picks the newer; recovery moves it back.
+  await save(`${root}/next`, 6);
+  await Deno.rename(`${root}/next`, `${dir}.tmp-${dead}`);
+  await Deno.rename(dir, `${dir}.old-${dead}`);
+  const gap = await loadCheckpoint(dir);
+  assert.deepEqual([gap.state.step, gap.recoveredFrom], [6, `${dir}.tmp-${dead}`]);
+  assert.deepEqual(await recoverCheckpoint(dir), {
+    restored: `${dir}.tmp-${dead}`,
+    removed: [`${dir}.old-${dead}`],
+  });
+  assert.deepEqual(names(root), ["ck"]);
+  assert.equal((await loadCheckpoint(dir)).state.step, 6);
+
+  // The same gap with the new one incomplete cannot happen (it is complete before the
+  // first rename), but a lone old checkpoint is still used.
+  await Deno.rename(dir, `${dir}.old-${dead}`);
+  await Deno.mkdir(`${dir}.tmp-${dead}`);
+  assert.equal((await loadCheckpoint(dir)).recoveredFrom, `${dir}.old-${dead}`);
+  assert.equal((await recoverCheckpoint(dir)).restored, `${dir}.old-${dead}`);
+  assert.deepEqual(names(root), ["ck"]);
+
+  // A running process's save is left alone; listed as alive.
+  await Deno.mkdir(`${dir}.tmp-${Deno.pid}`);
+  assert.deepEqual(
+    (await checkpointLeftovers(dir)).map((l) => [l.kind, l.pid, l.alive]),
+    [["tmp", Deno.pid, true]],
   );
-  // The next save still works.
-  await saveCheckpoint(dir, { weights, momentum: momentumOf(2), state: sampleState(7) });
+  assert.deepEqual(await recoverCheckpoint(dir), { removed: [] });
+  await Deno.remove(`${dir}.tmp-${Deno.pid}`);
+
+  // The next save works; with nothing left at all, the error says so.
+  await save(dir, 7);
   assert.equal((await loadCheckpoint(dir)).state.step, 7);
+  await Deno.remove(dir, { recursive: true });
+  await assert.rejects(() => loadCheckpoint(dir), /ck does not exist$/);
   await Deno.remove(root, { recursive: true });
 });
 
@@ -320,10 +380,25 @@ Deno.test("checkpoint: load names what is wrong", async () => {
       async (d) => await Deno.writeFile(`${d}/optimizer.safetensors`, new Uint8Array(4)),
       /optimizer\.safetensors: file is 4 bytes/,
     ],
+    [
+      "nan",
+      rewriteModel((t) => (t.get("conv2.weight")!.data as Float32Array)[3] = NaN),
+      /model\.safetensors: conv2\.weight holds 1 non-finite value\(s\) \(first: NaN at index 3\); this checkpoint is unusable/,
+    ],
+    [
+      "inf",
+      rewriteModel((t) => (t.get("fc8.bias")!.data as Float32Array).fill(-Infinity, 2, 5)),
+      /fc8\.bias holds 3 non-finite value\(s\) \(first: -Infinity at index 2\)/,
+    ],
   ];
   for (const [name, edit, msg] of cases) {
     const dir = await variant(name, edit);
-    await assert.rejects(() => loadCheckpoint(dir), msg, name);
+    await assert.rejects(() => loadCheckpoint(dir), (e) => {
+      assert.ok(e instanceof CheckpointError, `${name}: ${e}`);
+      assert.equal(e.path, dir);
+      assert.match(e.message, msg);
+      return true;
+    }, name);
   }
   // Files from different saves are not mixed silently.
   const other = `${root}/other`;

@@ -87,3 +87,50 @@ export class Progress {
     }
   }
 }
+
+/**
+ * Seconds per item over the most recent items only, for an ETA that follows the
+ * current speed: a first step that compiles shaders for half a minute, or a machine
+ * that got busier, stops counting once `window` newer items are in. The first
+ * `skip` samples (warm-up) are left out.
+ *
+ * @example
+ * ```ts
+ * import { RecentRate } from "./progress.ts";
+ * const r = new RecentRate({ window: 3, skip: 1 });
+ * for (const s of [30, 1, 1, 2]) r.add(s); // the 30 s warm-up is skipped
+ * r.secondsPerItem; // (1 + 1 + 2) / 3
+ * r.eta(10); // 10 items left: ~13.3 s
+ * ```
+ */
+export class RecentRate {
+  #window: number;
+  #skip: number;
+  #seen = 0;
+  #samples: number[] = [];
+
+  /** `window` samples are averaged (default 20); the first `skip` are ignored (default 1). */
+  constructor(opts: { window?: number; skip?: number } = {}) {
+    this.#window = opts.window ?? 20;
+    this.#skip = opts.skip ?? 1;
+  }
+
+  /** Records one item's seconds. */
+  add(seconds: number): void {
+    if (this.#seen++ < this.#skip) return;
+    this.#samples.push(seconds);
+    if (this.#samples.length > this.#window) this.#samples.shift();
+  }
+
+  /** Mean seconds per item over the window; undefined before the first counted sample. */
+  get secondsPerItem(): number | undefined {
+    const n = this.#samples.length;
+    return n === 0 ? undefined : this.#samples.reduce((a, b) => a + b, 0) / n;
+  }
+
+  /** Seconds for `items` more at the recent rate; undefined while unknown. */
+  eta(items: number): number | undefined {
+    const s = this.secondsPerItem;
+    return s === undefined ? undefined : s * items;
+  }
+}

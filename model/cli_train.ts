@@ -4,16 +4,20 @@
 //
 // Output: a progress bar on a terminal (epoch, step, images/s, loss, lr, ETA) or plain
 // lines otherwise, on stderr; a one-line summary per epoch and evaluation; and every
-// event as JSON lines in <out>/metrics.jsonl. Exit codes: 0 done, 1 failure (incl.
-// divergence), 2 bad command line.
+// event as JSON lines in <out>/metrics.jsonl. Errors are one line naming the thing and
+// what was expected (errors.ts); exit codes: 0 done, 1 failure (a missing or corrupt
+// checkpoint or dataset, a full disk, divergence), 2 bad command line (including a batch
+// whose memory plan does not fit the device).
 
 import { parseArgs } from "node:util";
 import { openDataset } from "../data/dataset.ts";
 import { formatDuration } from "../data/progress.ts";
+import { reportError, UsageError } from "../errors.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { configFor } from "./config.ts";
+import { checkMemoryPlan } from "./plan.ts";
 import { intFlag } from "./_flags.ts";
-import { DivergenceError, recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
+import { recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
 
 /**
  * Defaults of the no-flag run, chosen so it finishes in under 3 minutes on 2 CPU cores
@@ -46,6 +50,7 @@ Usage: deno task train [options]
   --columns N        1 (both halves on one device) | 2    (default ${TRAIN_DEFAULTS.columns})
   --epochs N         epochs to train                      (default ${TRAIN_DEFAULTS.epochs})
   --steps N          stop after N steps in all (evaluate and checkpoint there)
+  --checkpoint-every N  also checkpoint every N steps (default: at epoch ends only)
   --batch N          images per step                      (default ${TRAIN_DEFAULTS.batch})
   --lr X             initial learning rate   (default: the config's; tiny 0.02, small and paper 0.01)
   --schedule S       step (÷10 every --step-epochs) | plateau (÷10 when validation
@@ -60,10 +65,11 @@ Usage: deno task train [options]
   --help             this text
 `;
 
-class UsageError extends Error {}
+// Upper bounds that catch typos (1e9 epochs) without limiting a real run.
+const MAX_EPOCHS = 10_000, MAX_STEPS = 1_000_000_000, MAX_BATCH = 65_536;
 
-function int(name: string, v: string | undefined, min: number, def: number): number {
-  return intFlag(name, v, min, Infinity, UsageError) ?? def;
+function int(name: string, v: string | undefined, min: number, max: number, def: number): number {
+  return intFlag(name, v, min, max, UsageError) ?? def;
 }
 
 function oneOf<T extends string>(
@@ -93,6 +99,8 @@ export interface TrainCommand {
   epochs: number;
   /** --steps. */
   steps?: number;
+  /** --checkpoint-every. */
+  checkpointEvery?: number;
   /** --dropout. */
   dropout?: number;
   /** --batch. */
@@ -139,6 +147,7 @@ export function parseTrainArgs(args: string[]): TrainCommand {
         columns: { type: "string" },
         epochs: { type: "string" },
         steps: { type: "string" },
+        "checkpoint-every": { type: "string" },
         dropout: { type: "string" },
         batch: { type: "string" },
         lr: { type: "string" },
@@ -178,10 +187,11 @@ export function parseTrainArgs(args: string[]): TrainCommand {
     columns: Number(
       oneOf("columns", v.columns, ["1", "2"] as const, `${TRAIN_DEFAULTS.columns}`),
     ) as 1 | 2,
-    epochs: int("epochs", v.epochs, 1, TRAIN_DEFAULTS.epochs),
-    steps: intFlag("steps", v.steps, 1, Infinity, UsageError),
+    epochs: int("epochs", v.epochs, 1, MAX_EPOCHS, TRAIN_DEFAULTS.epochs),
+    steps: intFlag("steps", v.steps, 1, MAX_STEPS, UsageError),
+    checkpointEvery: intFlag("checkpoint-every", v["checkpoint-every"], 1, MAX_STEPS, UsageError),
     dropout,
-    batch: int("batch", v.batch, 1, TRAIN_DEFAULTS.batch),
+    batch: int("batch", v.batch, 1, MAX_BATCH, TRAIN_DEFAULTS.batch),
     lr,
     schedule: oneOf(
       "schedule",
@@ -189,11 +199,11 @@ export function parseTrainArgs(args: string[]): TrainCommand {
       ["step", "plateau", "constant"] as const,
       TRAIN_DEFAULTS.schedule,
     ),
-    stepEpochs: int("step-epochs", v["step-epochs"], 1, TRAIN_DEFAULTS.stepEpochs),
-    seed: int("seed", v.seed, 0, TRAIN_DEFAULTS.seed),
+    stepEpochs: int("step-epochs", v["step-epochs"], 1, MAX_EPOCHS, TRAIN_DEFAULTS.stepEpochs),
+    seed: int("seed", v.seed, 0, 2 ** 32 - 1, TRAIN_DEFAULTS.seed),
     out: v.out ?? TRAIN_DEFAULTS.out,
     resume: v.resume,
-    evalEvery: int("eval-every", v["eval-every"], 0, TRAIN_DEFAULTS.evalEvery),
+    evalEvery: int("eval-every", v["eval-every"], 0, MAX_EPOCHS, TRAIN_DEFAULTS.evalEvery),
     tenCrop: v["ten-crop"] ?? false,
     help: v.help ?? false,
   };
@@ -226,13 +236,27 @@ export function reporter(tty: boolean): (e: TrainEvent) => void {
               ? `; resumed from ${e.resumedFrom.dir} at step ${e.resumedFrom.step}`
               : ""),
         );
+        if (e.recovered?.restored) {
+          line(
+            `  an interrupted save left no checkpoint: restored it from ${e.recovered.restored}`,
+          );
+        }
+        if (e.recovered?.removed.length) {
+          line(`  removed ${e.recovered.removed.length} folder(s) left by interrupted saves`);
+        }
+        // The first step compiles every shader (half a minute on a software adapter with
+        // a cold cache): say so instead of showing a rate or an ETA made of it.
+        if (tty) {
+          err(`compiling shaders and running the first step ...`);
+          barShown = true;
+        } else line(`compiling shaders and running the first step ...`);
         break;
       case "step": {
         const status = `epoch ${e.epoch + 1} step ${e.stepInEpoch}/${e.stepsPerEpoch} ` +
           `${e.imagesPerSecond.toFixed(1)} img/s loss ${e.loss.toFixed(4)} lr ${
             e.lr.toPrecision(3)
           } ` +
-          `ETA ${formatDuration(e.etaMs / 1000)}`;
+          `ETA ${e.etaMs === undefined ? "..." : formatDuration(e.etaMs / 1000)}`;
         if (tty) {
           const width = 20, fill = Math.round((width * e.stepInEpoch) / e.stepsPerEpoch);
           err(`\r[${"#".repeat(fill)}${"-".repeat(width - fill)}] ${status}\x1b[K`);
@@ -267,46 +291,44 @@ export function reporter(tty: boolean): (e: TrainEvent) => void {
   };
 }
 
-/** Runs the command line; returns the exit code. */
+/** Runs the command line; returns the exit code (errors become one line, errors.ts). */
 export async function main(args: string[]): Promise<number> {
-  let cmd: TrainCommand;
-  try {
-    cmd = parseTrainArgs(args);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`train: ${e.message}\n\n${HELP}`);
-    return 2;
-  }
-  if (cmd.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const base = configFor(cmd.config);
-  const S = base.storedSize;
-  const t0 = performance.now();
   let columns: { columns: Column[]; destroy(): void } | null = null;
   try {
+    const cmd = parseTrainArgs(args);
+    if (cmd.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const base = configFor(cmd.config);
+    const S = base.storedSize;
+    const t0 = performance.now();
+    columns = await openColumns({ count: cmd.columns });
+    // Both columns of a software adapter live in this machine's memory; a real GPU has
+    // less, so this only catches what cannot fit anywhere. Checked before the dataset
+    // is opened (or generated) and before anything is allocated.
+    const memoryBudget = Deno.systemMemoryInfo().total / cmd.columns;
+    const limit = (k: "maxBufferSize" | "maxStorageBufferBindingSize") =>
+      Math.min(...columns!.columns.map((c) => c.limits[k]));
+    checkMemoryPlan(base, cmd.batch, cmd.columns, {
+      maxBufferSize: limit("maxBufferSize"),
+      maxStorageBufferBindingSize: limit("maxStorageBufferBindingSize"),
+      bytesPerColumn: memoryBudget,
+    });
     const dataset = cmd.dataset === "folder"
       ? await openDataset({ kind: "folder", dir: cmd.data! })
       : cmd.dataset === "fashion-mnist"
       ? await openDataset({ kind: "fashion-mnist", dir: cmd.data, size: S })
       : await openDataset({ kind: "synthetic", size: S });
-    if (dataset.imageSize !== S) {
-      console.error(
-        `train: ${dataset.name} stores ${dataset.imageSize}px images, config ${cmd.config} needs ${S}px ` +
-          `(prepare the folder with --size ${S})`,
-      );
-      return 2;
-    }
     const config = configFor(cmd.config, dataset.classes.length);
     const recipe = recipeFor(cmd.config);
-    columns = await openColumns({ count: cmd.columns });
     const result = await train({
       dataset,
       config,
       columns: columns.columns,
       epochs: cmd.epochs,
       maxSteps: cmd.steps,
+      checkpointEvery: cmd.checkpointEvery,
       batch: cmd.batch,
       schedule: cmd.schedule,
       stepEpochs: cmd.stepEpochs,
@@ -315,6 +337,7 @@ export async function main(args: string[]): Promise<number> {
       resume: cmd.resume,
       evalEvery: cmd.evalEvery,
       tenCrop: cmd.tenCrop,
+      memoryBudget,
       ...recipe,
       lr: cmd.lr ?? recipe.lr,
       dropout: cmd.dropout ?? recipe.dropout,
@@ -332,11 +355,8 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   } catch (e) {
-    if (e instanceof DivergenceError) {
-      console.error(`\ntrain: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+    return reportError("train", e);
   } finally {
     columns?.destroy();
   }

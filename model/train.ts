@@ -16,8 +16,10 @@
 import { type Column, openColumns } from "../kernels/columns.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
+import { RecentRate } from "../data/progress.ts";
+import { AlexNetError, CheckpointError, DataError } from "../errors.ts";
 import { AlexNet } from "./alexnet.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, recoverCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { type AlexNetConfig, validateConfig } from "./config.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
 import { initParameters, type InitScheme } from "./init.ts";
@@ -87,6 +89,8 @@ export interface TrainOptions {
    * evaluate and checkpoint as at an epoch end, then return with `stopped` true.
    */
   maxSteps?: number;
+  /** Bytes one column may hold (default: no limit but the devices'); see AlexNetOptions. */
+  memoryBudget?: number;
   /** Loader reader workers (default 2). */
   workers?: number;
   /** Receives progress. May be async: training waits for it. */
@@ -108,6 +112,8 @@ export type TrainEvent =
     totalSteps: number;
     /** Bytes held per column after allocation. */
     memory: number[];
+    /** Interrupted saves repaired before starting (see recoverCheckpoint). */
+    recovered?: { restored?: string; removed: string[] };
     /** Whether the paper's PCA lighting noise is on (off when asked, or for greyscale data). */
     lighting: boolean;
     /** Everything that decides the run's numbers, as resolved (defaults filled in). */
@@ -127,9 +133,13 @@ export type TrainEvent =
     top1Error: number;
     top5Error: number;
     lr: number;
+    /** Images per second over the recent steps (this step's rate at first). */
     imagesPerSecond: number;
-    /** Estimated milliseconds to the end of training. */
-    etaMs: number;
+    /**
+     * Estimated milliseconds to the end of training at the recent steps' rate; absent
+     * after the first step of a process, which compiles the shaders.
+     */
+    etaMs?: number;
     /** Milliseconds of this step (upload to readback). */
     stepMs: number;
   }
@@ -226,7 +236,7 @@ export interface TrainState {
 }
 
 /** Thrown when the loss or the weights become NaN or infinite. */
-export class DivergenceError extends Error {
+export class DivergenceError extends AlexNetError {
   /** The global step at which it happened. */
   readonly step: number;
   /** The last checkpoint written (still good), if any. */
@@ -235,7 +245,6 @@ export class DivergenceError extends Error {
   /** `message` says what happened and where the last good checkpoint is. */
   constructor(message: string, step: number, checkpoint?: string) {
     super(message);
-    this.name = "DivergenceError";
     this.step = step;
     this.checkpoint = checkpoint;
   }
@@ -281,13 +290,6 @@ export function stepScheduleLr(lr0: number, epoch: number, every = 30): number {
   return lr0 * 0.1 ** Math.floor(epoch / every);
 }
 
-function finite(values: Iterable<Float32Array>): boolean {
-  for (const a of values) {
-    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  }
-  return true;
-}
-
 /**
  * Trains the network on the dataset, reporting progress through `onEvent`.
  *
@@ -309,13 +311,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   validateConfig(cfg);
   const ds = options.dataset;
   if (ds.classes.length !== cfg.classes) {
-    throw new RangeError(
-      `train: config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
+    throw new DataError(
+      `config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
     );
   }
   if (ds.imageSize !== cfg.storedSize) {
-    throw new RangeError(
-      `train: config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset has ${ds.imageSize}px`,
+    throw new DataError(
+      `config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset ${ds.name} ` +
+        `has ${ds.imageSize}px (prepare it with --size ${cfg.storedSize})`,
     );
   }
   const batch = options.batch ?? 128;
@@ -324,12 +327,23 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const lr0 = options.lr ?? 0.01;
   const schedule = options.schedule ?? "plateau";
   const evalEvery = options.evalEvery ?? 1;
+  if (ds.train.count < batch) {
+    throw new DataError(
+      `the dataset ${ds.name} has ${ds.train.count} training images, fewer than one batch of ${batch}`,
+    );
+  }
   const emit = async (e: TrainEvent) => {
     await options.onEvent?.(e);
     if (metrics) {
-      await metrics.write(
-        new TextEncoder().encode(JSON.stringify({ time: Date.now(), ...e }) + "\n"),
-      );
+      const line = new TextEncoder().encode(JSON.stringify({ time: Date.now(), ...e }) + "\n");
+      try {
+        await metrics.write(line);
+      } catch (err) {
+        throw new AlexNetError(
+          `cannot write ${options.out}/metrics.jsonl: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
     }
   };
 
@@ -342,7 +356,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     columns = opened.columns;
   }
   let metrics: Deno.FsFile | null = null;
-  const net = await AlexNet.create({ config: cfg, batch, columns, dropout: options.dropout, seed });
+  let net: AlexNet;
+  try {
+    net = await AlexNet.create({
+      config: cfg,
+      batch,
+      columns,
+      dropout: options.dropout,
+      seed,
+      memoryBudget: options.memoryBudget,
+    });
+  } catch (e) {
+    owned?.destroy();
+    throw e;
+  }
   const lighting = options.lighting !== false && ds.pca.colour;
   const step = await TrainStep.create(net, {
     mean: ds.mean,
@@ -368,7 +395,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const stepsPerEpoch = loader.batchCount;
   if (stepsPerEpoch < 1) {
     loader.close();
-    throw new RangeError(`train: ${ds.train.count} training images make no batch of ${batch}`);
+    throw new Error(`train: the loader makes no batch of ${batch}`); // checked above
   }
 
   let state: TrainState = {
@@ -386,25 +413,41 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let resumedFrom: { dir: string; epoch: number; step: number } | undefined;
   let checkpoint: string | undefined;
   let savedStep = 0;
+  let recovered: { restored?: string; removed: string[] } | undefined;
   try {
+    if (options.out) {
+      const r = await recoverCheckpoint(`${options.out}/checkpoint`);
+      if (r.restored || r.removed.length > 0) recovered = r;
+    }
     if (options.resume) {
       const ck = await loadCheckpoint(options.resume, { expectConfig: cfg });
       const saved = (ck.state as { train?: TrainState }).train;
-      if (!saved) throw new Error(`${options.resume}: state.json has no training state`);
+      if (ck.recoveredFrom) checkpoint = ck.recoveredFrom;
+      if (!saved) {
+        throw new CheckpointError(
+          `${options.resume}: state.json has no training state`,
+          options.resume,
+        );
+      }
       for (const k of ["seed", "batch", "dataset"] as const) {
         if (saved[k] !== state[k]) {
-          throw new Error(
+          throw new CheckpointError(
             `${options.resume}: checkpoint was trained with ${k} ${saved[k]}, this run has ${
               state[k]
             }`,
+            options.resume,
           );
         }
       }
       state = structuredClone(saved);
       net.writeParameters(ck.weights, "weight");
       net.writeParameters(ck.momentum, "momentum");
-      resumedFrom = { dir: options.resume, epoch: state.epoch, step: state.step };
-      checkpoint = options.resume;
+      resumedFrom = {
+        dir: ck.recoveredFrom ?? options.resume,
+        epoch: state.epoch,
+        step: state.step,
+      };
+      checkpoint ??= options.resume;
       savedStep = state.step;
     } else {
       const init = initParameters(cfg, seed, { scheme: options.init, std: options.initStd });
@@ -430,6 +473,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       epochs,
       totalSteps: epochs * stepsPerEpoch,
       memory: columns.map((c) => c.memory.held),
+      recovered,
       lighting,
       recipe: {
         config: cfg,
@@ -452,20 +496,33 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       resumedFrom,
     });
 
-    const save = async (): Promise<void> => {
-      if (!options.out) return;
-      const weights = await net.readParameters("weight");
-      const momentum = await net.readParameters("momentum");
-      if (!finite(weights.values()) || !finite(momentum.values())) {
+    // Weights can go NaN while the loss stays finite: a GPU count of the non-finite
+    // values (a few bytes read back) before every evaluation and every save.
+    const requireFinite = async (kinds: ("weight" | "momentum")[]): Promise<void> => {
+      for (const kind of kinds) {
+        const bad = await net.nonFiniteParameters(kind);
+        if (bad.length === 0) continue;
+        const what = bad.map((b) =>
+          `${b.name}${kind === "momentum" ? " momentum" : ""} (${b.count})`
+        );
         throw new DivergenceError(
-          `training diverged: the weights became NaN or infinite by step ${state.step} ` +
-            `(lr ${state.lr}); ` + (checkpoint
-              ? `the last good checkpoint is ${checkpoint}`
-              : "no checkpoint was written"),
+          `training diverged: NaN or infinite values in ${what.slice(0, 3).join(", ")}` +
+            `${what.length > 3 ? ` and ${what.length - 3} more` : ""} by step ${state.step} ` +
+            `(lr ${state.lr}); stopped. ` +
+            (checkpoint
+              ? `The last good checkpoint is ${checkpoint} (step ${savedStep}).`
+              : "No checkpoint was written."),
           state.step,
           checkpoint,
         );
       }
+    };
+
+    const save = async (): Promise<void> => {
+      if (!options.out) return;
+      await requireFinite(["weight", "momentum"]);
+      const weights = await net.readParameters("weight");
+      const momentum = await net.readParameters("momentum");
       const dir = `${options.out}/checkpoint`;
       await saveCheckpoint(dir, {
         weights,
@@ -488,6 +545,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
 
     const validate = async (): Promise<Evaluation> => {
+      await requireFinite(["weight"]);
       const e = await evaluate(step, ds, { tenCrop: options.tenCrop, limit: options.evalLimit });
       await emit({ type: "evaluation", epoch: state.epoch, step: state.step, split: "val", ...e });
       return e;
@@ -496,8 +554,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const losses: number[] = [];
     let evaluation: Evaluation | undefined;
     let stopped = false;
-    const t0 = performance.now();
-    let imagesDone = 0;
+    const recent = new RecentRate({ window: 20, skip: 1 });
+    let lastStepEnd = performance.now();
     const totalSteps = epochs * stepsPerEpoch;
     outer: while (state.epoch < epochs) {
       if (schedule === "step") {
@@ -508,6 +566,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
       }
       const epochStart = performance.now();
+      lastStepEnd = epochStart; // the ETA's rate leaves out evaluations and saves
       loader.epoch = state.epoch;
       let skip = state.stepInEpoch;
       for await (const b of loader) {
@@ -545,10 +604,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         state.sums.top1 += r.top1;
         state.sums.top5 += r.top5;
         state.sums.images += r.count;
-        imagesDone += r.count;
-        const elapsed = performance.now() - t0;
-        const rate = imagesDone / (elapsed / 1000);
-        const stepsLeft = totalSteps - state.step;
+        const now = performance.now();
+        recent.add((now - lastStepEnd) / 1000);
+        const secondsPerStep = recent.secondsPerItem ?? (now - lastStepEnd) / 1000;
+        lastStepEnd = now;
+        const eta = recent.eta(totalSteps - state.step);
         await emit({
           type: "step",
           epoch: state.epoch,
@@ -559,8 +619,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           top1Error: 1 - r.top1 / r.count,
           top5Error: 1 - r.top5 / r.count,
           lr: state.lr,
-          imagesPerSecond: rate,
-          etaMs: (stepsLeft * batch / rate) * 1000,
+          imagesPerSecond: batch / secondsPerStep,
+          etaMs: eta === undefined ? undefined : eta * 1000,
           stepMs,
         });
         if (options.checkpointEvery && state.step % options.checkpointEvery === 0) {

@@ -232,10 +232,58 @@ Deno.test(
       ...SMALL,
     });
     assert.equal(r.steps, 4);
+    // The first step compiles the shaders: no ETA from it; then the recent steps' rate.
+    const etas = events.flatMap((e) => e.type === "step" ? [e.etaMs] : []);
+    assert.equal(etas[0], undefined);
+    assert.ok(etas.slice(1).every((t) => t !== undefined && t >= 0), `${etas}`);
+    assert.equal(etas[3], 0); // nothing left after the last step
     const start = events.find((e) => e.type === "start");
     assert.equal(start?.type === "start" && start.lighting, false);
     const ck = await loadCheckpoint(`${dir}-run/checkpoint`, { expectConfig: cfg });
     for (const [name, w] of ck.weights) assert.ok(w.every(Number.isFinite), `${name} not finite`);
+  },
+);
+
+Deno.test(
+  "weights that go NaN while the loss stays finite stop training before evaluation and save",
+  GPU_TEST,
+  async () => {
+    // One NaN pixel in the mean image, as the NaN lighting of greyscale data once gave:
+    // on this adapter max(NaN, 0) is 0, so the ReLUs hide the NaN from the loss, which
+    // stays finite, while conv1's weight gradient (input x output gradient) is NaN.
+    const ds = await dataset("nan-weights", 8, 4);
+    const mean = ds.mean.slice();
+    mean[0] = NaN;
+    const events: TrainEvent[] = [];
+    const out = `${tmp}/nan-weights-run`;
+    const run = train({
+      dataset: { ...ds, mean },
+      config: cfg,
+      columns: (await gpuColumns()).columns.slice(0, 1),
+      batch: BATCH,
+      epochs: 1,
+      maxSteps: 1,
+      lr: 0.01,
+      workers: 0,
+      out,
+      onEvent: (e) => void events.push(e),
+      ...SMALL,
+    });
+    await assert.rejects(run, (e) => {
+      assert.ok(e instanceof DivergenceError, String(e));
+      assert.match(
+        e.message,
+        /^training diverged: NaN or infinite values in conv1\.weight \(\d+\).* by step 1 \(lr 0\.01\); stopped\. No checkpoint was written\.$/,
+      );
+      assert.equal(e.step, 1);
+      return true;
+    });
+    const steps = events.filter((e) => e.type === "step");
+    assert.equal(steps.length, 1);
+    assert.ok(steps[0].type === "step" && Number.isFinite(steps[0].loss));
+    // No evaluation, no checkpoint.
+    assert.deepEqual(events.filter((e) => e.type === "evaluation" || e.type === "checkpoint"), []);
+    assert.equal(await Deno.stat(`${out}/checkpoint`).catch(() => null), null);
   },
 );
 

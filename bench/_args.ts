@@ -111,8 +111,21 @@ Kernel flags:
   --help             print this help
 `;
 
+// Upper bounds catch typos (a --batch of 1e9 would try to allocate terabytes).
+const MAX: Record<string, number> = {
+  "torch-seed": 2 ** 32 - 1,
+  "paper-batch": 4096,
+  batch: 4096,
+  time: 3_600_000,
+  iterations: 1_000_000,
+  warmup: 10_000,
+  target: 60_000,
+  "max-repeat": 65_536,
+  "peer-max": 3_600_000,
+};
+
 function positiveInt(flag: string, text: string | undefined, fallback: number, min = 1): number {
-  return intFlag(flag, text, min, Infinity, UsageError) ?? fallback;
+  return intFlag(flag, text, min, MAX[flag] ?? Infinity, UsageError) ?? fallback;
 }
 
 /** `out/bench/kernels-YYYY-MM-DD.json` for `date` (UTC). */

@@ -98,6 +98,15 @@ Deno.test("bench args: suites, e2e flags and --compare", () => {
   assert.throws(() => parseBenchArgs(["--with", "b.json"]), /--with needs --compare/);
   assert.throws(() => parseBenchArgs(["--configs", "tiny,huge"]), /unknown config "huge"/);
   assert.throws(() => parseBenchArgs(["--paper-batch", "0"]), UsageError);
+  // Absurd but well-formed: bounded before anything runs.
+  assert.throws(
+    () => parseBenchArgs(["--suite", "e2e", "--paper-batch", "1000000"]),
+    /--paper-batch must be an integer from 1 to 4096, got "1000000"/,
+  );
+  assert.throws(
+    () => parseBenchArgs(["--batch", "1e9"]),
+    /--batch must be an integer from 1 to 4096/,
+  );
   const c = parseBenchArgs(
     ["--suite", "convergence", "--quick", "--ours", "out/train", "--torch-seed", "2"],
     new Date("2025-03-04T10:00:00Z"),

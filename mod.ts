@@ -19,24 +19,8 @@
  *
  * @module
  */
-// Kernels: columns, tensors, and one module per operation.
-export * from "./kernels/columns.ts";
-export * from "./kernels/tensor.ts";
-export * from "./kernels/encoder.ts";
-export * from "./kernels/transfer.ts";
-export * from "./kernels/elementwise.ts";
-export * from "./kernels/gemm.ts";
-export * from "./kernels/linear.ts";
-export * from "./kernels/conv2d.ts";
-export * from "./kernels/maxpool.ts";
-export * from "./kernels/lrn.ts";
-export * from "./kernels/dropout.ts";
-export * from "./kernels/softmax_xent.ts";
-export * from "./kernels/sgd.ts";
-export * from "./kernels/finite.ts";
-export * from "./kernels/augment.ts";
-export * from "./kernels/concat.ts";
-export type { ScalarType, UniformLayout } from "./kernels/_wgsl.ts";
+// Kernels: columns, tensors, and one module per operation (also "./kernels" alone).
+export * from "./kernels/mod.ts";
 
 // Errors the library throws on purpose.
 export * from "./errors.ts";

@@ -332,11 +332,13 @@ export class Column {
   }
 }
 
+// Deno only, and only when present: the kernels also run in a browser, which has no env.
 function debugEnabled(): boolean {
+  const deno = (globalThis as { Deno?: { env?: { get(k: string): string | undefined } } }).Deno;
   try {
-    return Deno.env.get("ALEXNET_DEBUG") === "1";
+    return deno?.env?.get("ALEXNET_DEBUG") === "1";
   } catch {
-    return false;
+    return false; // no --allow-env
   }
 }
 

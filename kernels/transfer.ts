@@ -54,7 +54,10 @@ const mappedOnce = new WeakSet<GPUBuffer>();
  * ```
  */
 export function earlyMapRead(): boolean {
-  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  // Typed by hand: the kernels type-check without Deno's types (they run in browsers).
+  const deno = (globalThis as {
+    Deno?: { version?: { deno: string }; env: { get(k: string): string | undefined } };
+  }).Deno;
   if (!deno?.version?.deno.startsWith("2.9.")) return false;
   try {
     return deno.env.get("ALEXNET_EARLY_MAP") !== "0";

@@ -108,7 +108,7 @@ export function errorLine(e: unknown): string {
   const first = (s: string) => s.split("\n")[0];
   if (!(e instanceof Error)) return `unexpected error: ${first(String(e))}`;
   const expected = e instanceof AlexNetError || e instanceof RangeError ||
-    e instanceof TypeError || "code" in e || e.constructor.name in (globalThis.Deno?.errors ?? {});
+    e instanceof TypeError || "code" in e || e.constructor.name in (deno()?.errors ?? {});
   const line = first(e.message);
   return expected ? line : `${e.name}: ${line} (a bug; ALEXNET_DEBUG=1 prints the stack)`;
 }
@@ -131,9 +131,16 @@ export function reportError(name: string, e: unknown): 1 | 2 {
   return code;
 }
 
+// Typed by hand: this module also loads in browsers, without Deno's types.
+function deno():
+  | { errors: Record<string, unknown>; env: { get(k: string): string | undefined } }
+  | undefined {
+  return (globalThis as { Deno?: ReturnType<typeof deno> }).Deno;
+}
+
 function debug(): boolean {
   try {
-    return Boolean(globalThis.Deno?.env.get("ALEXNET_DEBUG"));
+    return Boolean(deno()?.env.get("ALEXNET_DEBUG"));
   } catch {
     return false; // no --allow-env
   }

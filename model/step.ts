@@ -13,7 +13,7 @@
 // The next step's work queues behind them, so results are unchanged.
 
 import { Augment, centreCropParams } from "../kernels/augment.ts";
-import { augmentParams, type Batch } from "../data/loader.ts";
+import { augmentParams, type Batch } from "../data/batch.ts";
 import type { Column } from "../kernels/columns.ts";
 import { type AlexNet, Recorder } from "./alexnet.ts";
 

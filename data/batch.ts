@@ -1,0 +1,66 @@
+// One batch of stored images as the loader yields it, and the host side of the GPU
+// augmentation: turning a batch's draws into the kernel's params rows. No file or
+// worker access here, so the model's training step (and a browser) can use it.
+
+import { PARAMS_PER_CROP, pcaLighting } from "../kernels/augment.ts";
+
+/** Per-image augmentation draws of one batch (present when the loader was asked). */
+export interface BatchAugment {
+  /** Crop offsets, [B], in 0..S-cropSize. */
+  oy: Int32Array;
+  /** Horizontal crop offsets, [B]. */
+  ox: Int32Array;
+  /** 1 = mirror horizontally, [B]. */
+  flip: Uint8Array;
+  /** PCA lighting coefficients a_i ~ N(0, alphaStd^2), [B, 3]. */
+  alpha: Float32Array;
+}
+
+/** One batch. */
+export interface Batch {
+  /** Packed images [size, S, S, 3] uint8 HWC. */
+  images: Uint8Array;
+  /** Class of each image, [size]. */
+  labels: Int32Array;
+  /** Dataset index of each image, [size]. */
+  indices: Int32Array;
+  /** Images in this batch (the last one may be short unless dropLast). */
+  size: number;
+  /** The epoch this batch belongs to. */
+  epoch: number;
+  /** Batch number within the epoch. */
+  step: number;
+  /** Training augmentation draws, when `augment` was given. */
+  augment?: BatchAugment;
+}
+
+/**
+ * The GPU augmentation kernel's params rows (f32 [size, 8]: srcIndex, oy, ox, flip,
+ * r, g, b, 0) for a batch drawn with `augment`; crop b reads image b of the batch.
+ * `lighting` gives the PCA to perturb along (none: no lighting noise). Its `eigvals`
+ * go into the paper's `[p1 p2 p3][a1 l1, a2 l2, a3 l3]` as given: pass a dataset's
+ * `pca` for the literal formula on the 0..255 scale, or square roots of the
+ * eigenvalues for the common (fb.resnet.torch) scaling of the noise.
+ *
+ * @example
+ * ```ts ignore
+ * const params = augmentParams(batch, dataset.pca); // upload as the kernel's params
+ * ```
+ */
+export function augmentParams(
+  batch: Batch,
+  lighting?: { eigvecs: Float32Array; eigvals: Float32Array } | null,
+): Float32Array {
+  const a = batch.augment;
+  if (!a) throw new Error("augmentParams: the batch has no draws (create the Loader with augment)");
+  const out = new Float32Array(batch.size * PARAMS_PER_CROP);
+  for (let b = 0; b < batch.size; b++) {
+    const o = b * PARAMS_PER_CROP;
+    out[o] = b, out[o + 1] = a.oy[b], out[o + 2] = a.ox[b], out[o + 3] = a.flip[b];
+    if (lighting) {
+      const alpha = [a.alpha[3 * b], a.alpha[3 * b + 1], a.alpha[3 * b + 2]] as const;
+      out.set(pcaLighting(lighting.eigvecs, lighting.eigvals, alpha), o + 4);
+    }
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { intFlag } from "../model/_flags.ts";
+import { intFlag } from "../flags.ts";
 
 /** Which benchmarks a run does. */
 export type Suite = "kernels" | "e2e" | "data" | "convergence" | "all";

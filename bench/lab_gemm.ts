@@ -21,14 +21,14 @@ import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
 import { DEFAULT_TILES, Gemm, type GemmTile } from "../kernels/gemm.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "../tests/_assert.ts";
-import { uniform } from "../tests/_rand.ts";
+import { assertClose } from "../reference/assert.ts";
+import { uniform } from "../reference/rand.ts";
 import {
   conv2dBackwardDataRef,
   conv2dBackwardWeightsRef,
   conv2dForwardRef,
   maskGrad,
-} from "../tests/reference/conv2d.ts";
+} from "../reference/conv2d.ts";
 import { paperConvLayers } from "./cases/conv2d.ts";
 
 type Dir = "f" | "d" | "w";

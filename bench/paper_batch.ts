@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { openDataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { openColumns } from "../kernels/columns.ts";
-import { intFlag } from "../model/_flags.ts";
+import { intFlag } from "../flags.ts";
 import { AlexNet } from "../model/alexnet.ts";
 import { configFor } from "../model/config.ts";
 import { initParameters } from "../model/init.ts";

@@ -16,7 +16,7 @@ import { reportError, UsageError } from "../errors.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { configFor } from "./config.ts";
 import { checkMemoryPlan } from "./plan.ts";
-import { intFlag } from "./_flags.ts";
+import { intFlag } from "../flags.ts";
 import { recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
 
 /**

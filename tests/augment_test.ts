@@ -9,10 +9,10 @@ import {
 } from "../kernels/augment.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { rng, uniform } from "./_rand.ts";
-import { augmentRef, sliceCrop } from "./reference/augment.ts";
+import { rng, uniform } from "../reference/rand.ts";
+import { augmentRef, sliceCrop } from "../reference/augment.ts";
 
 function randomImages(n: number, S: number, C: number, seed: number): Uint8Array {
   const r = rng(seed);

@@ -5,7 +5,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import { exchange } from "../kernels/transfer.ts";
 import { uniformLayout } from "../kernels/_wgsl.ts";
 import { gpu, GPU_TEST, gpuColumns } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
+import { uniform } from "../reference/rand.ts";
 
 Deno.test("openColumns gives two columns with their own devices", GPU_TEST, async () => {
   const { columns, sharedAdapter } = await gpuColumns();

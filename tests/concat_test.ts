@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { Slice } from "../kernels/concat.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
+import { uniform } from "../reference/rand.ts";
 
 /** Reference: torch.cat(parts, dim=1) of [outer, part_k] blocks. */
 function catRef(outer: number, parts: Float32Array[]): Float32Array {

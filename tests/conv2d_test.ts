@@ -4,9 +4,9 @@ import { DEFAULT_TILES, type GemmTile } from "../kernels/gemm.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { winogradMatrices } from "../kernels/_winograd.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
+import { uniform } from "../reference/rand.ts";
 import {
   conv2dBackwardDataRef,
   conv2dBackwardWeightsRef,
@@ -15,7 +15,7 @@ import {
   type ConvShape,
   convShape,
   maskGrad,
-} from "./reference/conv2d.ts";
+} from "../reference/conv2d.ts";
 
 Deno.test("reference conv2d matches a hand-computed 1-channel example", () => {
   const x = [1, 2, 3, 4, 5, 6, 7, 8, 9], w = [1, 2, 3, 4]; // 3x3 input, 2x2 kernel

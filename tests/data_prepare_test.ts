@@ -6,7 +6,7 @@ import { type EncodeFormat, encodeImage, probeImage, type RawImage } from "../da
 import { openPrepared } from "../data/dataset.ts";
 import { listSource, prepareFolder } from "../data/prepare.ts";
 import { ShardReader } from "../data/_shard_reader.ts";
-import { eigenResidual, meanImage, rgbCovariance } from "./reference/data.ts";
+import { eigenResidual, meanImage, rgbCovariance } from "../reference/data.ts";
 
 const S = 16;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { hasColour, jacobiEigen3, lightingPca, PixelStats } from "../data/stats.ts";
-import { rng } from "./_rand.ts";
-import { eigenResidual, meanImage, orthonormalityError, rgbCovariance } from "./reference/data.ts";
+import { rng } from "../reference/rand.ts";
+import { eigenResidual, meanImage, orthonormalityError, rgbCovariance } from "../reference/data.ts";
 
 Deno.test("reference statistics match hand-computed values", () => {
   // Two 1x1 images: (0, 0, 0) and (2, 4, 6): mean (1, 2, 3); cov = 1/2 sum d d^T with

@@ -3,10 +3,10 @@ import { Dropout, dropoutMask } from "../kernels/dropout.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { philox4x32 } from "../kernels/_rng.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { dropoutMaskRef, dropoutRef, philoxRef } from "./reference/dropout.ts";
+import { uniform } from "../reference/rand.ts";
+import { dropoutMaskRef, dropoutRef, philoxRef } from "../reference/dropout.ts";
 
 // Random123 tests/kat_vectors, "philox4x32 10" lines: counter, key, expected output.
 const KAT: [number[], number[], number[]][] = [

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { Elementwise, elementwiseWgsl } from "../kernels/elementwise.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { reluBackward, reluForward } from "./reference/elementwise.ts";
+import { uniform } from "../reference/rand.ts";
+import { reluBackward, reluForward } from "../reference/elementwise.ts";
 
 Deno.test("reference relu matches hand-computed values", () => {
   assert.deepEqual([...reluForward(new Float32Array([-1, 0, 2]))], [0, 0, 2]);

@@ -6,8 +6,8 @@ import { NonFinite, nonFiniteWgsl } from "../kernels/finite.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { nonFiniteRef } from "./reference/finite.ts";
+import { uniform } from "../reference/rand.ts";
+import { nonFiniteRef } from "../reference/finite.ts";
 
 Deno.test("reference count: NaN and ±Infinity only", () => {
   assert.equal(nonFiniteRef([0, -0, 1e-45, 3.4e38, -3.4e38, NaN, Infinity, -Infinity]), 3);

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { DEFAULT_TILES, Gemm, type GemmTile, gemmWgsl } from "../kernels/gemm.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { gemmRef } from "./reference/gemm.ts";
+import { uniform } from "../reference/rand.ts";
+import { gemmRef } from "../reference/gemm.ts";
 
 Deno.test("reference gemm matches hand-computed values, with transposes", () => {
   // A = [[1,2],[3,4]], B = [[5,6],[7,8]]: AB = [[19,22],[43,50]]

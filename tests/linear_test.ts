@@ -3,10 +3,10 @@ import { DEFAULT_TILES } from "../kernels/gemm.ts";
 import { Linear } from "../kernels/linear.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { linearBackwardRef, linearForwardRef } from "./reference/gemm.ts";
+import { uniform } from "../reference/rand.ts";
+import { linearBackwardRef, linearForwardRef } from "../reference/gemm.ts";
 
 Deno.test("reference linear backward matches finite differences (float64)", () => {
   const [B, IN, OUT] = [3, 4, 5];

@@ -3,10 +3,10 @@ import { Lrn, lrnBackwardWgsl, type LrnParams, lrnShape } from "../kernels/lrn.t
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import type { Column } from "../kernels/columns.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { lrnBackward, lrnForward, type LrnShape } from "./reference/lrn.ts";
+import { uniform } from "../reference/rand.ts";
+import { lrnBackward, lrnForward, type LrnShape } from "../reference/lrn.ts";
 
 const PAPER = { size: 5, alpha: 1e-4, beta: 0.75, k: 2 };
 

@@ -8,10 +8,10 @@ import {
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import type { Column } from "../kernels/columns.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { rng, uniform } from "./_rand.ts";
-import { maxpoolBackward, maxpoolForward, type PoolShape } from "./reference/maxpool.ts";
+import { rng, uniform } from "../reference/rand.ts";
+import { maxpoolBackward, maxpoolForward, type PoolShape } from "../reference/maxpool.ts";
 
 function full(p: MaxPoolParams): PoolShape {
   return { size: 3, stride: 2, padding: 0, ...p } as PoolShape;

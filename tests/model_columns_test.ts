@@ -8,7 +8,7 @@ import { configFor } from "../model/config.ts";
 import { initParameters } from "../model/init.ts";
 import { computeMemoryPlan } from "../model/plan.ts";
 import { TrainStep } from "../model/step.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { GPU_TEST, gpuColumns } from "./_gpu.ts";
 
 const cfg = configFor("tiny", 10);

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { checkpointLeftovers, loadCheckpoint } from "../model/checkpoint.ts";
 import { configFor } from "../model/config.ts";
 import { GPU_TEST } from "./_gpu.ts";
-import { rng } from "./_rand.ts";
+import { rng } from "../reference/rand.ts";
 import { makeDataset } from "./model_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -3,7 +3,7 @@
 
 import { buildShards } from "../data/build.ts";
 import { type Dataset, openPrepared } from "../data/dataset.ts";
-import { rng } from "./_rand.ts";
+import { rng } from "../reference/rand.ts";
 
 /** Options of {@link makeDataset}. */
 export interface TestDatasetOptions {

@@ -7,7 +7,7 @@ import { AlexNet } from "../model/alexnet.ts";
 import { readSafetensors } from "../model/checkpoint.ts";
 import { type AlexNetConfig, parameterShapes, validateConfig } from "../model/config.ts";
 import { TrainStep } from "../model/step.ts";
-import { assertClose, relError } from "./_assert.ts";
+import { assertClose, relError } from "../reference/assert.ts";
 import { GPU_TEST, gpuColumns } from "./_gpu.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { Sgd } from "../kernels/sgd.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { uniform } from "./_rand.ts";
-import { sgdRef } from "./reference/sgd.ts";
+import { uniform } from "../reference/rand.ts";
+import { sgdRef } from "../reference/sgd.ts";
 
 Deno.test("reference SGD matches a step by hand", () => {
   // w=2, g=3, v=1, lr=0.1, m=0.9, wd=0.5: v = 0.9 - 0.5*0.1*2 - 0.1*3 = 0.5; w = 2.5

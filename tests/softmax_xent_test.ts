@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import { SoftmaxCrossEntropy } from "../kernels/softmax_xent.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { assertClose } from "./_assert.ts";
+import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
-import { rng, uniform } from "./_rand.ts";
+import { rng, uniform } from "../reference/rand.ts";
 import {
   hitsRef,
   labelRank,
   softmaxRef,
   xentGradRef,
   xentLossRef,
-} from "./reference/softmax_xent.ts";
+} from "../reference/softmax_xent.ts";
 
 Deno.test("reference softmax cross-entropy matches hand-computed values", () => {
   const x = new Float32Array([0, Math.log(2), Math.log(3)]);

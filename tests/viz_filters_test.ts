@@ -16,7 +16,7 @@ import {
   kernelSaturation,
   renderFilters,
 } from "../viz/filters.ts";
-import { normal } from "./_rand.ts";
+import { normal } from "../reference/rand.ts";
 
 const P = 25; // tiny's conv1 kernels are 5x5
 

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { reportError, UsageError } from "../errors.ts";
 import { curvesSvg, type MetricsLog, readMetricsLog } from "./curves.ts";
-import { intFlag } from "../model/_flags.ts";
+import { intFlag } from "../flags.ts";
 
 const HELP = `Plot a training run's curves: loss, top-1/top-5 error, learning rate.
 

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { reportError, UsageError } from "../errors.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
-import { intFlag } from "../model/_flags.ts";
+import { intFlag } from "../flags.ts";
 import { type ColumnSaturation, conv1FromCheckpoint, renderFilters } from "./filters.ts";
 
 const HELP = `Draw the conv1 kernels of a checkpoint, one block per column.

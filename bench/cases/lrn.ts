@@ -7,9 +7,9 @@ import type { KernelBenchCase } from "../_case.ts";
 import { Lrn } from "../../kernels/lrn.ts";
 import { Encoder } from "../../kernels/encoder.ts";
 import { Tensor } from "../../kernels/tensor.ts";
-import { assertClose } from "../../tests/_assert.ts";
-import { uniform } from "../../tests/_rand.ts";
-import { lrnBackward, lrnForward } from "../../tests/reference/lrn.ts";
+import { assertClose } from "../../reference/assert.ts";
+import { uniform } from "../../reference/rand.ts";
+import { lrnBackward, lrnForward } from "../../reference/lrn.ts";
 
 /** The paper's LRN layers, per column: [name, channels, side]. */
 export const LRNS: [string, number, number][] = [

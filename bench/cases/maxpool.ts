@@ -6,9 +6,9 @@ import type { KernelBenchCase } from "../_case.ts";
 import { MaxPool, maxPoolArgmaxShape, maxPoolShape } from "../../kernels/maxpool.ts";
 import { Encoder } from "../../kernels/encoder.ts";
 import { Tensor } from "../../kernels/tensor.ts";
-import { assertClose } from "../../tests/_assert.ts";
-import { uniform } from "../../tests/_rand.ts";
-import { maxpoolBackward, maxpoolForward } from "../../tests/reference/maxpool.ts";
+import { assertClose } from "../../reference/assert.ts";
+import { uniform } from "../../reference/rand.ts";
+import { maxpoolBackward, maxpoolForward } from "../../reference/maxpool.ts";
 
 /** The paper's pooling layers, per column: [name, channels, input side]. */
 export const POOLS: [string, number, number][] = [

@@ -93,7 +93,7 @@ function conv(
 const PAPER_LRN: LrnSpec = { size: 5, alpha: 1e-4, beta: 0.75, k: 2 };
 
 /**
- * The built-in configs. `paper` is DESIGN.md's table (60,965,224 parameters).
+ * The built-in configs. `paper` is the paper's network (60,965,224 parameters).
  * `small` (64x64 crops from 72x72) and `tiny` (32x32 crops from 36x36) keep the
  * topology and shrink widths; conv1 uses stride 2 / 1 so the pyramid ends at 3x3.
  * `tiny`'s fc layers are 128 wide so its PyTorch golden fixture stays under 2 MB and a

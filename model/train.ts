@@ -1,7 +1,12 @@
 // The training loop as a library function: `train(options)` runs the paper's recipe
 // (SGD, momentum 0.9, weight decay 0.0005, learning rate divided by 10 on a schedule),
 // evaluates, checkpoints, and reports everything through events; the CLI
-// (model/cli_train.ts) is a thin layer that prints them.
+// (model/cli_train.ts) is a thin layer that prints them. Its parts, each in its own
+// module: the settings and their defaults (`resolveRun` below), the network and the
+// data (`openNetwork`), the training step (step.ts), evaluation (evaluate.ts), the
+// schedule (schedule.ts), checkpointing and the weight check (checkpointing.ts), the
+// state carried across steps and checkpoints (train_state.ts) and the events
+// (events.ts).
 //
 // Exact resumption: every random draw is a pure function of counters — the epoch order
 // of (seed, epoch), each image's crop/flip/lighting of (seed, epoch, index), dropout
@@ -9,24 +14,41 @@
 // epoch, global step, schedule and running sums) is all a resumed run needs to repeat
 // the uninterrupted run's loss sequence on the same adapter.
 //
-// Divergence: a non-finite loss (or non-finite weights when a checkpoint is about to be
-// written) stops training with an error naming the step; checkpoints are only written
-// from finite weights, so the last one on disk is the last good state.
+// Divergence: a non-finite loss, or non-finite weights before an evaluation or a save,
+// stops training with an error naming the step; checkpoints are only written from
+// finite values, so the last one on disk is the last good state.
 
 import { type Column, openColumns } from "../kernels/columns.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { RecentRate } from "../data/progress.ts";
-import { AlexNetError, CheckpointError, DataError } from "../errors.ts";
+import { AlexNetError, DataError } from "../errors.ts";
 import { AlexNet } from "./alexnet.ts";
-import { loadCheckpoint, recoverCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, recoverCheckpoint } from "./checkpoint.ts";
+import { Checkpointer } from "./checkpointing.ts";
 import { type AlexNetConfig, validateConfig } from "./config.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
+import type { RunRecipe, TrainEvent } from "./events.ts";
 import { initParameters, type InitScheme } from "./init.ts";
+import { LrSchedule, type Schedule } from "./schedule.ts";
 import { TrainStep } from "./step.ts";
+import {
+  DivergenceError,
+  initialTrainState,
+  restoredTrainState,
+  type TrainState,
+} from "./train_state.ts";
 
-/** How the learning rate falls. */
-export type Schedule = "step" | "plateau" | "constant";
+export type { RunRecipe, TrainEvent } from "./events.ts";
+export { type Recipe, recipeFor } from "./recipe.ts";
+export { LrSchedule, type Schedule, type ScheduleState, stepScheduleLr } from "./schedule.ts";
+export {
+  DivergenceError,
+  initialTrainState,
+  restoredTrainState,
+  type TrainState,
+} from "./train_state.ts";
+export { Checkpointer, type CheckpointInfo } from "./checkpointing.ts";
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -99,100 +121,6 @@ export interface TrainOptions {
   signal?: AbortSignal;
 }
 
-/** Progress reported by {@link train}. */
-export type TrainEvent =
-  | {
-    type: "start";
-    config: string;
-    columns: number;
-    devices: string[];
-    batch: number;
-    stepsPerEpoch: number;
-    epochs: number;
-    totalSteps: number;
-    /** Bytes held per column after allocation. */
-    memory: number[];
-    /** Interrupted saves repaired before starting (see recoverCheckpoint). */
-    recovered?: { restored?: string; removed: string[] };
-    /** Whether the paper's PCA lighting noise is on (off when asked, or for greyscale data). */
-    lighting: boolean;
-    /** Everything that decides the run's numbers, as resolved (defaults filled in). */
-    recipe: RunRecipe;
-    resumedFrom?: { dir: string; epoch: number; step: number };
-  }
-  | {
-    type: "step";
-    epoch: number;
-    /** Global step (1-based count of completed steps). */
-    step: number;
-    /** Step within the epoch (1-based). */
-    stepInEpoch: number;
-    stepsPerEpoch: number;
-    loss: number;
-    /** Training batch errors (before the update). */
-    top1Error: number;
-    top5Error: number;
-    lr: number;
-    /** Images per second over the recent steps (this step's rate at first). */
-    imagesPerSecond: number;
-    /**
-     * Estimated milliseconds to the end of training at the recent steps' rate; absent
-     * after the first step of a process, which compiles the shaders.
-     */
-    etaMs?: number;
-    /** Milliseconds of this step (upload to readback). */
-    stepMs: number;
-  }
-  | {
-    type: "epoch";
-    epoch: number;
-    step: number;
-    loss: number;
-    top1Error: number;
-    top5Error: number;
-    lr: number;
-    seconds: number;
-  }
-  | ({ type: "evaluation"; epoch: number; step: number; split: "val" } & Evaluation)
-  | { type: "lr"; epoch: number; lr: number; reason: string }
-  | { type: "checkpoint"; dir: string; epoch: number; step: number };
-
-/** The resolved settings of a run, recorded in its start event (and metrics.jsonl). */
-export interface RunRecipe {
-  /** The network (with the dataset's class count). */
-  config: AlexNetConfig;
-  /** The dataset's name and fingerprint. */
-  dataset: { name: string; fingerprint: string };
-  /** Epochs asked for. */
-  epochs: number;
-  /** Images per step. */
-  batch: number;
-  /** Initial learning rate. */
-  lr: number;
-  /** SGD momentum. */
-  momentum: number;
-  /** Weight decay. */
-  weightDecay: number;
-  /** Learning-rate schedule. */
-  schedule: Schedule;
-  /** Epochs per ÷10 of the step schedule. */
-  stepEpochs: number;
-  /** The run's seed. */
-  seed: number;
-  /** Weight init. */
-  init: InitScheme;
-  /** fc8's init gain. */
-  outputGain: number;
-  /** Multiplier of the mean-subtracted pixels. */
-  inputScale: number;
-  /** Dropout of fc6/fc7 in effect. */
-  dropout: number;
-  /** Random crops and flips. */
-  augment: boolean;
-  /** PCA lighting noise in effect. */
-  lighting: boolean;
-}
-
 /** What {@link train} returns. */
 export interface TrainResult {
   /** Completed epochs (an interrupted epoch does not count). */
@@ -209,85 +137,6 @@ export interface TrainResult {
   checkpoint?: string;
   /** Whether training stopped early (maxSteps or signal). */
   stopped: boolean;
-}
-
-/** Training state saved with a checkpoint (state.json's `train`). */
-export interface TrainState {
-  /** Current epoch (0-based). */
-  epoch: number;
-  /** Completed steps in that epoch. */
-  stepInEpoch: number;
-  /** Completed steps overall. */
-  step: number;
-  /** Current learning rate. */
-  lr: number;
-  /** Best validation top-1 error so far (plateau schedule). */
-  best: number;
-  /** Evaluations since the best. */
-  bad: number;
-  /** Running sums of the current epoch. */
-  sums: { loss: number; top1: number; top5: number; images: number };
-  /** The run's seed (must match on resume). */
-  seed: number;
-  /** The run's batch size (must match on resume). */
-  batch: number;
-  /** Fingerprint of the dataset trained on. */
-  dataset: string;
-}
-
-/** Thrown when the loss or the weights become NaN or infinite. */
-export class DivergenceError extends AlexNetError {
-  /** The global step at which it happened. */
-  readonly step: number;
-  /** The last checkpoint written (still good), if any. */
-  readonly checkpoint?: string;
-
-  /** `message` says what happened and where the last good checkpoint is. */
-  constructor(message: string, step: number, checkpoint?: string) {
-    super(message);
-    this.step = step;
-    this.checkpoint = checkpoint;
-  }
-}
-
-/** What a built-in config is trained with besides the paper's SGD (see {@link recipeFor}). */
-export interface Recipe {
-  /** Weight init. */
-  init: InitScheme;
-  /** fc8's init gain ({@link TrainOptions.outputGain}). */
-  outputGain: number;
-  /** Multiplies mean-subtracted pixels ({@link TrainOptions.inputScale}). */
-  inputScale: number;
-  /** Dropout of fc6/fc7 overriding the config's, if any. */
-  dropout?: number;
-  /** Initial learning rate. */
-  lr: number;
-}
-
-/**
- * The recipe `deno task train` uses for a built-in config. `paper` is the paper's
- * (N(0, 0.01) init, lr 0.01, dropout 0.5, 0..255 pixels). The small configs deviate,
- * each for a measured reason (the README's "Recipe" section gives the runs):
- * kaiming init with fc8 scaled by 0.05 and pixels scaled by 1/64, because the paper's
- * N(0, 0.01) leaves a 5-layer network this narrow at chance for epochs; and `tiny`
- * trains without dropout at lr 0.02, because its 128-wide fc layers with dropout 0.5
- * learn several times slower, which a run of a few minutes cannot afford.
- *
- * @example
- * ```ts
- * import { recipeFor } from "./train.ts";
- * recipeFor("tiny").lr; // 0.02
- * ```
- */
-export function recipeFor(config: "paper" | "small" | "tiny"): Recipe {
-  if (config === "paper") return { init: "paper", outputGain: 1, inputScale: 1, lr: 0.01 };
-  const small: Recipe = { init: "kaiming", outputGain: 0.05, inputScale: 1 / 64, lr: 0.01 };
-  return config === "small" ? small : { ...small, dropout: 0, lr: 0.02 };
-}
-
-/** The learning rate the `step` schedule gives at `epoch`. */
-export function stepScheduleLr(lr0: number, epoch: number, every = 30): number {
-  return lr0 * 0.1 ** Math.floor(epoch / every);
 }
 
 /**
@@ -307,266 +156,97 @@ export function stepScheduleLr(lr0: number, epoch: number, every = 30): number {
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const cfg = options.config;
-  validateConfig(cfg);
-  const ds = options.dataset;
-  if (ds.classes.length !== cfg.classes) {
-    throw new DataError(
-      `config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
-    );
-  }
-  if (ds.imageSize !== cfg.storedSize) {
-    throw new DataError(
-      `config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset ${ds.name} ` +
-        `has ${ds.imageSize}px (prepare it with --size ${cfg.storedSize})`,
-    );
-  }
-  const batch = options.batch ?? 128;
-  const epochs = options.epochs ?? 90;
-  const seed = options.seed ?? 1;
-  const lr0 = options.lr ?? 0.01;
-  const schedule = options.schedule ?? "plateau";
-  const evalEvery = options.evalEvery ?? 1;
-  if (ds.train.count < batch) {
-    throw new DataError(
-      `the dataset ${ds.name} has ${ds.train.count} training images, fewer than one batch of ${batch}`,
-    );
-  }
+  const run = resolveRun(options);
+  const { cfg, ds, batch, epochs } = run;
+  const network = await openNetwork(run, options);
+  const { net, step, loader } = network;
+  const stepsPerEpoch = loader.batchCount;
+  let metrics: MetricsLog | null = null;
   const emit = async (e: TrainEvent) => {
     await options.onEvent?.(e);
-    if (metrics) {
-      const line = new TextEncoder().encode(JSON.stringify({ time: Date.now(), ...e }) + "\n");
-      try {
-        await metrics.write(line);
-      } catch (err) {
-        throw new AlexNetError(
-          `cannot write ${options.out}/metrics.jsonl: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-    }
+    await metrics?.write(e);
   };
-
-  let owned: { destroy(): void } | null = null;
-  let columns: readonly Column[];
-  if (Array.isArray(options.columns)) columns = options.columns as readonly Column[];
-  else {
-    const opened = await openColumns({ count: (options.columns as 1 | 2 | undefined) ?? 2 });
-    owned = opened;
-    columns = opened.columns;
-  }
-  let metrics: Deno.FsFile | null = null;
-  let net: AlexNet;
-  try {
-    net = await AlexNet.create({
+  const checkpoints = new Checkpointer(
+    net,
+    options.out ? `${options.out}/checkpoint` : undefined,
+    {
       config: cfg,
-      batch,
-      columns,
-      dropout: options.dropout,
-      seed,
-      memoryBudget: options.memoryBudget,
-    });
-  } catch (e) {
-    owned?.destroy();
-    throw e;
-  }
-  const lighting = options.lighting !== false && ds.pca.colour;
-  const step = await TrainStep.create(net, {
-    mean: ds.mean,
-    // The paper's noise [p1 p2 p3][a1 l1, a2 l2, a3 l3] with a ~ N(0, 0.1) is meant in
-    // units where l is the spread along each eigenvector: on our 0..255 scale that is the
-    // standard deviation sqrt(eigval) (as fb.resnet.torch's constants are), giving offsets
-    // of a few intensity levels; the raw variance would shift pixels by hundreds.
-    // Greyscale data has no colour to shift: the lighting is off (the dataset report
-    // says so).
-    pca: !lighting
-      ? undefined
-      : { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) }, // clamped at 0 on open
-    inputScale: options.inputScale,
-  });
-  const loader = new Loader(ds, "train", {
-    batch,
-    seed,
-    shuffle: true,
-    dropLast: true,
-    workers: options.workers ?? 2,
-    augment: options.augment === false ? undefined : { cropSize: cfg.inputSize },
-  });
-  const stepsPerEpoch = loader.batchCount;
-  if (stepsPerEpoch < 1) {
-    loader.close();
-    throw new Error(`train: the loader makes no batch of ${batch}`); // checked above
-  }
-
-  let state: TrainState = {
-    epoch: 0,
-    stepInEpoch: 0,
-    step: 0,
-    lr: lr0,
-    best: Infinity,
-    bad: 0,
-    sums: { loss: 0, top1: 0, top5: 0, images: 0 },
-    seed,
+      dataFingerprint: ds.fingerprint,
+      classes: ds.classes,
+      input: { mean: Array.from(ds.mean), inputScale: run.recipe.inputScale },
+    },
+    (dir, s) => emit({ type: "checkpoint", dir, epoch: s.epoch, step: s.step }),
+  );
+  let state = initialTrainState({
+    lr: run.recipe.lr,
+    seed: run.recipe.seed,
     batch,
     dataset: ds.fingerprint,
-  };
-  let resumedFrom: { dir: string; epoch: number; step: number } | undefined;
-  let checkpoint: string | undefined;
-  let savedStep = 0;
-  let recovered: { restored?: string; removed: string[] } | undefined;
+  });
   try {
+    // Data: a kill at any moment of an earlier save is repaired before anything else.
+    let recovered: { restored?: string; removed: string[] } | undefined;
     if (options.out) {
       const r = await recoverCheckpoint(`${options.out}/checkpoint`);
       if (r.restored || r.removed.length > 0) recovered = r;
     }
+    let resumedFrom: { dir: string; epoch: number; step: number } | undefined;
     if (options.resume) {
       const ck = await loadCheckpoint(options.resume, { expectConfig: cfg });
-      const saved = (ck.state as { train?: TrainState }).train;
-      if (ck.recoveredFrom) checkpoint = ck.recoveredFrom;
-      if (!saved) {
-        throw new CheckpointError(
-          `${options.resume}: state.json has no training state`,
-          options.resume,
-        );
-      }
-      for (const k of ["seed", "batch", "dataset"] as const) {
-        if (saved[k] !== state[k]) {
-          throw new CheckpointError(
-            `${options.resume}: checkpoint was trained with ${k} ${saved[k]}, this run has ${
-              state[k]
-            }`,
-            options.resume,
-          );
-        }
-      }
-      state = structuredClone(saved);
+      state = restoredTrainState(ck.state as { train?: TrainState }, state, options.resume);
       net.writeParameters(ck.weights, "weight");
       net.writeParameters(ck.momentum, "momentum");
-      resumedFrom = {
-        dir: ck.recoveredFrom ?? options.resume,
-        epoch: state.epoch,
-        step: state.step,
-      };
-      checkpoint ??= options.resume;
-      savedStep = state.step;
+      const dir = ck.recoveredFrom ?? options.resume;
+      resumedFrom = { dir, epoch: state.epoch, step: state.step };
+      checkpoints.checkpoint = dir;
+      checkpoints.savedStep = state.step;
     } else {
-      const init = initParameters(cfg, seed, { scheme: options.init, std: options.initStd });
-      const gain = options.outputGain ?? 1;
+      const init = initParameters(cfg, run.recipe.seed, {
+        scheme: run.recipe.init,
+        std: options.initStd,
+      });
+      const gain = run.recipe.outputGain;
       if (gain !== 1) init.get("fc8.weight")!.forEach((v, i, a) => a[i] = v * gain);
       net.writeParameters(init, "weight");
       net.clearMomentum();
     }
-    if (options.out) {
-      await Deno.mkdir(options.out, { recursive: true });
-      metrics = await Deno.open(`${options.out}/metrics.jsonl`, {
-        create: true,
-        append: true,
-      });
-    }
+    if (options.out) metrics = await MetricsLog.open(options.out);
     await emit({
       type: "start",
       config: cfg.name,
-      columns: columns.length,
-      devices: columns.map((c) => c.description),
+      columns: net.columns.length,
+      devices: net.columns.map((c) => c.description),
       batch,
       stepsPerEpoch,
       epochs,
       totalSteps: epochs * stepsPerEpoch,
-      memory: columns.map((c) => c.memory.held),
+      memory: net.columns.map((c) => c.memory.held),
       recovered,
-      lighting,
-      recipe: {
-        config: cfg,
-        dataset: { name: ds.name, fingerprint: ds.fingerprint },
-        epochs,
-        batch,
-        lr: lr0,
-        momentum: options.momentum ?? 0.9,
-        weightDecay: options.weightDecay ?? 0.0005,
-        schedule,
-        stepEpochs: options.stepEpochs ?? 30,
-        seed,
-        init: options.init ?? "paper",
-        outputGain: options.outputGain ?? 1,
-        inputScale: options.inputScale ?? 1,
-        dropout: options.dropout ?? cfg.dropout,
-        augment: options.augment !== false,
-        lighting,
-      },
+      lighting: run.recipe.lighting,
+      recipe: run.recipe,
       resumedFrom,
     });
 
-    // Weights can go NaN while the loss stays finite: a GPU count of the non-finite
-    // values (a few bytes read back) before every evaluation and every save.
-    const requireFinite = async (kinds: ("weight" | "momentum")[]): Promise<void> => {
-      for (const kind of kinds) {
-        const bad = await net.nonFiniteParameters(kind);
-        if (bad.length === 0) continue;
-        const what = bad.map((b) =>
-          `${b.name}${kind === "momentum" ? " momentum" : ""} (${b.count})`
-        );
-        throw new DivergenceError(
-          `training diverged: NaN or infinite values in ${what.slice(0, 3).join(", ")}` +
-            `${what.length > 3 ? ` and ${what.length - 3} more` : ""} by step ${state.step} ` +
-            `(lr ${state.lr}); stopped. ` +
-            (checkpoint
-              ? `The last good checkpoint is ${checkpoint} (step ${savedStep}).`
-              : "No checkpoint was written."),
-          state.step,
-          checkpoint,
-        );
-      }
-    };
-
-    const save = async (): Promise<void> => {
-      if (!options.out) return;
-      await requireFinite(["weight", "momentum"]);
-      const weights = await net.readParameters("weight");
-      const momentum = await net.readParameters("momentum");
-      const dir = `${options.out}/checkpoint`;
-      await saveCheckpoint(dir, {
-        weights,
-        momentum,
-        state: {
-          config: cfg,
-          epoch: state.epoch,
-          step: state.step,
-          lr: state.lr,
-          dataFingerprint: ds.fingerprint,
-          classes: ds.classes,
-          // What inference needs to prepare an image like training did.
-          input: { mean: Array.from(ds.mean), inputScale: options.inputScale ?? 1 },
-          train: state,
-        },
-      });
-      checkpoint = dir;
-      savedStep = state.step;
-      await emit({ type: "checkpoint", dir, epoch: state.epoch, step: state.step });
-    };
-
     const validate = async (): Promise<Evaluation> => {
-      await requireFinite(["weight"]);
+      await checkpoints.requireFinite(state, ["weight"]);
       const e = await evaluate(step, ds, { tenCrop: options.tenCrop, limit: options.evalLimit });
       await emit({ type: "evaluation", epoch: state.epoch, step: state.step, split: "val", ...e });
       return e;
     };
-
+    const hyper = {
+      momentum: run.recipe.momentum,
+      weightDecay: run.recipe.weightDecay,
+    };
     const losses: number[] = [];
     let evaluation: Evaluation | undefined;
     let stopped = false;
     const recent = new RecentRate({ window: 20, skip: 1 });
-    let lastStepEnd = performance.now();
     const totalSteps = epochs * stepsPerEpoch;
     outer: while (state.epoch < epochs) {
-      if (schedule === "step") {
-        const lr = stepScheduleLr(lr0, state.epoch, options.stepEpochs ?? 30);
-        if (lr !== state.lr) {
-          state.lr = lr;
-          await emit({ type: "lr", epoch: state.epoch, lr, reason: "step schedule" });
-        }
-      }
+      const reason = run.schedule.epochStart(state, state.epoch);
+      if (reason) await emit({ type: "lr", epoch: state.epoch, lr: state.lr, reason });
       const epochStart = performance.now();
-      lastStepEnd = epochStart; // the ETA's rate leaves out evaluations and saves
+      let lastStepEnd = epochStart; // the ETA's rate leaves out evaluations and saves
       loader.epoch = state.epoch;
       let skip = state.stepInEpoch;
       for await (const b of loader) {
@@ -575,26 +255,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           continue;
         }
         const ts = performance.now();
-        const r = await step.run(b, {
-          step: state.step,
-          hyper: {
-            lr: state.lr,
-            momentum: options.momentum ?? 0.9,
-            weightDecay: options.weightDecay ?? 0.0005,
-          },
-        });
+        const r = await step.run(b, { step: state.step, hyper: { lr: state.lr, ...hyper } });
         const stepMs = performance.now() - ts;
         if (!Number.isFinite(r.loss)) {
           throw new DivergenceError(
             `training diverged: loss is ${r.loss} at epoch ${state.epoch + 1}, step ${
               state.step + 1
-            } ` +
-              `(lr ${state.lr}); stopped. ` +
-              (checkpoint
-                ? `The last good checkpoint is ${checkpoint} (step ${savedStep}).`
-                : "No checkpoint was written."),
+            } (lr ${state.lr}); stopped. ${checkpoints.lastGood()}`,
             state.step + 1,
-            checkpoint,
+            checkpoints.checkpoint,
           );
         }
         losses.push(r.loss);
@@ -624,11 +293,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           stepMs,
         });
         if (options.checkpointEvery && state.step % options.checkpointEvery === 0) {
-          await save();
+          await checkpoints.save(state);
         }
         if (options.signal?.aborted) {
           stopped = true;
-          if (savedStep !== state.step) await save();
+          if (checkpoints.savedStep !== state.step) await checkpoints.save(state);
           break outer;
         }
         if (options.maxSteps !== undefined && state.step >= options.maxSteps) {
@@ -636,45 +305,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           // At an epoch's last step the epoch ends as usual below.
           if (state.stepInEpoch === stepsPerEpoch) break;
           evaluation = await validate();
-          if (savedStep !== state.step) await save();
+          if (checkpoints.savedStep !== state.step) await checkpoints.save(state);
           break outer;
         }
       }
-      const s = state.sums;
+      const sums = state.sums;
       await emit({
         type: "epoch",
         epoch: state.epoch,
         step: state.step,
-        loss: s.loss / s.images,
-        top1Error: 1 - s.top1 / s.images,
-        top5Error: 1 - s.top5 / s.images,
+        loss: sums.loss / sums.images,
+        top1Error: 1 - sums.top1 / sums.images,
+        top5Error: 1 - sums.top5 / sums.images,
         lr: state.lr,
         seconds: (performance.now() - epochStart) / 1000,
       });
       const finished = state.epoch + 1;
-      const last = finished === epochs || stopped;
-      if ((evalEvery > 0 && finished % evalEvery === 0) || last) {
+      if ((run.evalEvery > 0 && finished % run.evalEvery === 0) || finished === epochs || stopped) {
         evaluation = await validate();
-        if (schedule === "plateau") {
-          if (evaluation.top1Error < state.best) {
-            state.best = evaluation.top1Error;
-            state.bad = 0;
-          } else if (++state.bad >= (options.patience ?? 2)) {
-            state.bad = 0;
-            state.lr /= 10;
-            await emit({
-              type: "lr",
-              epoch: state.epoch,
-              lr: state.lr,
-              reason: "validation error stopped improving",
-            });
-          }
-        }
+        const reason = run.schedule.evaluated(state, evaluation.top1Error);
+        if (reason) await emit({ type: "lr", epoch: state.epoch, lr: state.lr, reason });
       }
       state.epoch++;
       state.stepInEpoch = 0;
       state.sums = { loss: 0, top1: 0, top5: 0, images: 0 };
-      await save();
+      await checkpoints.save(state);
       if (stopped) break;
     }
     return {
@@ -683,14 +338,177 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       losses,
       evaluation,
       lr: state.lr,
-      checkpoint,
+      checkpoint: checkpoints.checkpoint,
       stopped,
     };
   } finally {
-    loader.close();
-    step.dispose();
-    net.dispose();
+    network.close();
     metrics?.close();
+  }
+}
+
+/** A run's settings, validated and with every default filled in. */
+interface Run {
+  cfg: AlexNetConfig;
+  ds: Dataset;
+  batch: number;
+  epochs: number;
+  evalEvery: number;
+  schedule: LrSchedule;
+  recipe: RunRecipe;
+}
+
+function resolveRun(options: TrainOptions): Run {
+  const cfg = options.config;
+  validateConfig(cfg);
+  const ds = options.dataset;
+  if (ds.classes.length !== cfg.classes) {
+    throw new DataError(
+      `config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
+    );
+  }
+  if (ds.imageSize !== cfg.storedSize) {
+    throw new DataError(
+      `config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset ${ds.name} ` +
+        `has ${ds.imageSize}px (prepare it with --size ${cfg.storedSize})`,
+    );
+  }
+  const batch = options.batch ?? 128;
+  if (ds.train.count < batch) {
+    throw new DataError(
+      `the dataset ${ds.name} has ${ds.train.count} training images, fewer than one batch of ${batch}`,
+    );
+  }
+  const recipe: RunRecipe = {
+    config: cfg,
+    dataset: { name: ds.name, fingerprint: ds.fingerprint },
+    epochs: options.epochs ?? 90,
+    batch,
+    lr: options.lr ?? 0.01,
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 0.0005,
+    schedule: options.schedule ?? "plateau",
+    stepEpochs: options.stepEpochs ?? 30,
+    seed: options.seed ?? 1,
+    init: options.init ?? "paper",
+    outputGain: options.outputGain ?? 1,
+    inputScale: options.inputScale ?? 1,
+    dropout: options.dropout ?? cfg.dropout,
+    augment: options.augment !== false,
+    // Greyscale data has no colour to shift: the lighting is off (its report says so).
+    lighting: options.lighting !== false && ds.pca.colour,
+  };
+  return {
+    cfg,
+    ds,
+    batch,
+    epochs: recipe.epochs,
+    evalEvery: options.evalEvery ?? 1,
+    schedule: new LrSchedule({
+      kind: recipe.schedule,
+      lr0: recipe.lr,
+      stepEpochs: recipe.stepEpochs,
+      patience: options.patience,
+    }),
+    recipe,
+  };
+}
+
+/** The devices, the network, its training step and the training loader of a run. */
+interface Network {
+  net: AlexNet;
+  step: TrainStep;
+  loader: Loader;
+  close(): void;
+}
+
+async function openNetwork(run: Run, options: TrainOptions): Promise<Network> {
+  const { cfg, ds, batch, recipe } = run;
+  let columns: readonly Column[];
+  let owned: { destroy(): void } | null = null;
+  if (Array.isArray(options.columns)) columns = options.columns as readonly Column[];
+  else {
+    const opened = await openColumns({ count: (options.columns as 1 | 2 | undefined) ?? 2 });
+    owned = opened;
+    columns = opened.columns;
+  }
+  let net: AlexNet | undefined;
+  try {
+    net = await AlexNet.create({
+      config: cfg,
+      batch,
+      columns,
+      dropout: options.dropout,
+      seed: recipe.seed,
+      memoryBudget: options.memoryBudget,
+    });
+    const step = await TrainStep.create(net, {
+      mean: ds.mean,
+      // The paper's noise [p1 p2 p3][a1 l1, a2 l2, a3 l3] with a ~ N(0, 0.1) is meant in
+      // units where l is the spread along each eigenvector: on our 0..255 scale that is
+      // the standard deviation sqrt(eigval) (as fb.resnet.torch's constants are), giving
+      // offsets of a few intensity levels; the raw variance would shift pixels by
+      // hundreds. Eigenvalues are clamped at 0 when the dataset opens.
+      pca: recipe.lighting
+        ? { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) }
+        : undefined,
+      inputScale: recipe.inputScale,
+    });
+    const loader = new Loader(ds, "train", {
+      batch,
+      seed: recipe.seed,
+      shuffle: true,
+      dropLast: true,
+      workers: options.workers ?? 2,
+      augment: recipe.augment ? { cropSize: cfg.inputSize } : undefined,
+    });
+    const created = net;
+    return {
+      net: created,
+      step,
+      loader,
+      close() {
+        loader.close();
+        step.dispose();
+        created.dispose();
+        owned?.destroy();
+      },
+    };
+  } catch (e) {
+    net?.dispose();
     owned?.destroy();
+    throw e;
+  }
+}
+
+/** `<out>/metrics.jsonl`: every event as one JSON line, appended. */
+class MetricsLog {
+  #file: Deno.FsFile;
+  #path: string;
+
+  private constructor(file: Deno.FsFile, path: string) {
+    this.#file = file;
+    this.#path = path;
+  }
+
+  static async open(out: string): Promise<MetricsLog> {
+    await Deno.mkdir(out, { recursive: true });
+    const path = `${out}/metrics.jsonl`;
+    return new MetricsLog(await Deno.open(path, { create: true, append: true }), path);
+  }
+
+  async write(e: TrainEvent): Promise<void> {
+    const line = new TextEncoder().encode(JSON.stringify({ time: Date.now(), ...e }) + "\n");
+    try {
+      await this.#file.write(line);
+    } catch (err) {
+      throw new AlexNetError(`cannot write ${this.#path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  close(): void {
+    this.#file.close();
   }
 }

@@ -61,7 +61,7 @@ function product(shape: readonly number[]): number {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "./_safetensors.ts";
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
  * const bytes = encodeSafetensors(new Map([["w", { shape: [2], data: new Float32Array([1, 2]) }]]));
  * console.assert(decodeSafetensors(bytes).tensors.get("w")!.data[1] === 2);
  * ```
@@ -157,7 +157,7 @@ function topLevelKeys(text: string): string[] {
  *
  * @example
  * ```ts
- * import { decodeSafetensors } from "./_safetensors.ts";
+ * import { decodeSafetensors } from "./safetensors.ts";
  * try { decodeSafetensors(new Uint8Array(3), "x.safetensors"); } catch (e) { console.log(String(e)); }
  * ```
  */
@@ -283,74 +283,4 @@ function fromLittleEndian(raw: Uint8Array, dtype: SafeDType): Float32Array | Int
     out[i] = dtype === "F32" ? view.getFloat32(i * 4, true) : view.getInt32(i * 4, true);
   }
   return out;
-}
-
-let tmpCounter = 0;
-
-/**
- * Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename,
- * then fsync of the directory — a crash leaves either the old file or the new one.
- *
- * @example
- * ```ts ignore
- * await writeFileAtomic("out/state.json", new TextEncoder().encode("{}"));
- * ```
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${tmpCounter++}`;
-  try {
-    using f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    let done = 0;
-    while (done < bytes.length) done += await f.write(bytes.subarray(done));
-    await f.sync();
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  await Deno.rename(tmp, path);
-  await syncDirectory(dirname(path));
-}
-
-/** fsyncs a directory so a rename inside it is durable (best effort where unsupported). */
-export async function syncDirectory(dir: string): Promise<void> {
-  try {
-    using d = await Deno.open(dir, { read: true });
-    await d.sync();
-  } catch {
-    // Some platforms cannot open or fsync directories; the rename is still atomic.
-  }
-}
-
-/** The directory part of a path ("." for a bare file name). */
-export function dirname(path: string): string {
-  const i = path.replace(/\/+$/, "").lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
-}
-
-/**
- * Writes a safetensors file atomically.
- *
- * @example
- * ```ts ignore
- * await writeSafetensors("w.safetensors", new Map([["b", { shape: [1], data: new Float32Array([0]) }]]));
- * ```
- */
-export async function writeSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, SafeTensor>,
-  metadata?: Record<string, string>,
-): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/**
- * Reads and validates a safetensors file (errors name the file and what is wrong).
- *
- * @example
- * ```ts ignore
- * const { tensors, metadata } = await readSafetensors("tests/fixtures/tiny_golden.safetensors");
- * ```
- */
-export async function readSafetensors(path: string): Promise<SafetensorsContents> {
-  return decodeSafetensors(await Deno.readFile(path), path);
 }

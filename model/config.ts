@@ -13,7 +13,7 @@
 //   small  64: 32 -> pool 15 -> 15 -> pool  7 ->  7 ->  7 ->  7 -> pool 3  (fc6 in 1152)
 //   tiny   32: 32 -> pool 15 -> 15 -> pool  7 ->  7 ->  7 ->  7 -> pool 3  (fc6 in  288)
 //
-// `deno run model/config.ts --json tiny [--classes 10]` prints a config as JSON (the
+// `deno run model/cli_config.ts --json tiny [--classes 10]` prints a config as JSON (the
 // PyTorch golden script reads it from there, so there is one source of truth).
 
 // Shapes and the column split live beside the configs (one import for users).
@@ -274,21 +274,4 @@ export function validateConfig(value: unknown): AlexNetConfig {
     }
   });
   return c;
-}
-
-if (import.meta.main) {
-  const args = Deno.args;
-  const json = args.indexOf("--json");
-  const classesAt = args.indexOf("--classes");
-  if (json < 0 || !args[json + 1]) {
-    console.error("usage: deno run model/config.ts --json <paper|small|tiny> [--classes N]");
-    Deno.exit(2);
-  }
-  const classes = classesAt >= 0 ? Number(args[classesAt + 1]) : undefined;
-  try {
-    console.log(JSON.stringify(configFor(args[json + 1], classes)));
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(2);
-  }
 }

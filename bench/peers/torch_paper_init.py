@@ -5,7 +5,7 @@ conv4, conv5, fc6, fc7, else 0) or all-zero biases, lr 0.01 or 0.001, the paper'
 (momentum 0.9, weight decay 0.0005), 8 steps on one fixed batch of 4 N(0, 50^2) images
 (the scale of mean-subtracted 0..255 pixels). Prints the losses of each setting.
 
-    deno run model/config.ts --json paper > /tmp/paper.json
+    deno run model/cli_config.ts --json paper > /tmp/paper.json
     /usr/bin/python3 bench/peers/torch_paper_init.py < /tmp/paper.json
 
 Measured (torch 1.13, 2 cores): biases 1 with lr 0.01 reach losses of 30-270 within 8

@@ -4,7 +4,7 @@ two-column AlexNet at the same batch, and prints one JSON object on stdout.
 
     /usr/bin/python3 bench/peers/torch_step.py --batch 8 --steps 3 --warmup 1 < config.json
 
-The config is the project's JSON (`deno run model/config.ts --json tiny`): the network
+The config is the project's JSON (`deno run model/cli_config.ts --json tiny`): the network
 is built from it, so it is the same network as ours:
   - conv layers with groups=2 where a column sees only its own half (conv2, conv4,
     conv5 in the paper), groups=1 where it sees both (conv1, conv3): PyTorch's

@@ -4,7 +4,7 @@ data with the same recipe as `deno task train`, and prints one JSON line per epo
 
     /usr/bin/python3 bench/peers/torch_train.py --data out/data/fashion-mnist-36 < job.json
 
-job.json is {"config": <model/config.ts JSON>, "recipe": <the recipe train() ran>}; the
+job.json is {"config": <model/cli_config.ts JSON>, "recipe": <the recipe train() ran>}; the
 convergence bench (bench/_convergence.ts) writes it from the same objects our run uses,
 so the two runs cannot drift apart. What is the same:
   - the network (bench/peers/torch_step.py's `build`: grouped convs for the columns,

@@ -28,8 +28,9 @@ export class AlexNetError extends Error {
  *
  * @example
  * ```ts
- * import { UsageError } from "./errors.ts";
- * throw new UsageError(`--epochs must be an integer from 1 to 10000, got "1e9"`);
+ * import { exitCodeFor, UsageError } from "./errors.ts";
+ * const e = new UsageError(`--epochs must be an integer from 1 to 10000, got "1e9"`);
+ * exitCodeFor(e); // 2
  * ```
  */
 export class UsageError extends AlexNetError {}

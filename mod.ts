@@ -1,20 +1,23 @@
 /**
  * alexnet-webgpu: the two-column AlexNet of Krizhevsky, Sutskever and Hinton (2012),
- * trained with WebGPU and hand-written WGSL kernels.
+ * on WebGPU with hand-written WGSL kernels.
  *
- * This module re-exports the public API: columns (devices), tensors, and kernels.
+ * This entry is plain WebGPU and runs in a browser too: the kernels, the network over
+ * one or two columns, its training step and classification, checkpoints to and from
+ * bytes, and the pieces of a training run (schedule, recipe, state, events). It imports
+ * no `node:` or `npm:` module. The training loop over prepared datasets, file
+ * checkpoints, data preparation and the CLIs are in `jsr:@alexnet/webgpu/deno`.
  *
  * @example
  * ```ts ignore
- * import { Elementwise, Encoder, openColumns, Tensor } from "jsr:@alexnet/webgpu";
- * const { columns: [col] } = await openColumns({ count: 1 });
- * const ew = await Elementwise.create(col, { size: 4 });
- * using x = Tensor.from(col, new Float32Array([-1, 2, -3, 4]), [4], "x");
- * using y = Tensor.empty(col, [4], "y");
- * const enc = new Encoder(col);
- * ew.relu(enc, { x, y });
- * enc.submit();
- * console.log(await y.read()); // [0, 2, 0, 4]
+ * import { AlexNet, configFor, initParameters, openColumns, TrainStep } from "jsr:@alexnet/webgpu";
+ * const config = configFor("tiny", 10);
+ * const { columns } = await openColumns({ count: 2 });
+ * const net = await AlexNet.create({ config, batch: 32, columns });
+ * net.writeParameters(initParameters(config, 1, { scheme: "kaiming" }));
+ * net.clearMomentum();
+ * const step = await TrainStep.create(net, { mean: new Float32Array(3 * 36 * 36) });
+ * // step.run(batch, { step: 0, hyper: { lr: 0.01 } }) for each batch of 36x36 images
  * ```
  *
  * @module
@@ -25,21 +28,21 @@ export * from "./kernels/mod.ts";
 // Errors the library throws on purpose.
 export * from "./errors.ts";
 
-// Model: configs, init, checkpoints, the two-column network, training and evaluation.
+// Model: configs, init, the memory plan, the two-column network and its training step,
+// classification, checkpoints as bytes, the schedule, recipe, state and events of a run.
 export * from "./model/config.ts";
-export * from "./model/shapes.ts";
 export * from "./model/init.ts";
 export * from "./model/rng.ts";
-export * from "./model/checkpoint.ts";
+export * from "./model/checkpoint_format.ts";
+export * from "./model/safetensors.ts";
 export * from "./model/plan.ts";
 export * from "./model/alexnet.ts";
 export * from "./model/step.ts";
-export * from "./model/train.ts";
-export * from "./model/evaluate.ts";
-export { imageFiles, predict, type Prediction, type PredictOptions } from "./model/cli_predict.ts";
+export * from "./model/classify.ts";
+export * from "./model/schedule.ts";
+export * from "./model/recipe.ts";
+export * from "./model/train_state.ts";
+export * from "./model/events.ts";
 
-// Data: datasets, preparation and the loader.
-export * from "./data/mod.ts";
-
-// Visualisation: conv1 filter mosaics, training curves, prediction grids.
-export * from "./viz/mod.ts";
+// Data: a batch as the loader yields it, and the augmentation kernel's params.
+export * from "./data/batch.ts";

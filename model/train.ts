@@ -19,6 +19,7 @@
 // finite values, so the last one on disk is the last good state.
 
 import { type Column, openColumns } from "../kernels/columns.ts";
+import { sync } from "../kernels/encoder.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { RecentRate } from "../data/progress.ts";
@@ -256,6 +257,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         const ts = performance.now();
         const r = await step.run(b, { step: state.step, hyper: { lr: state.lr, ...hyper } });
+        // A step returns once its backward is submitted, and a software adapter compiles
+        // each pipeline at its first dispatch: the process's first step waits for the
+        // whole step, so all compilation lands in it (reported as such) and none in the
+        // next step.
+        if (losses.length === 0) await Promise.all(net.columns.map((c) => sync(c)));
         const stepMs = performance.now() - ts;
         if (!Number.isFinite(r.loss)) {
           throw new DivergenceError(

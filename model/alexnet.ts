@@ -112,6 +112,11 @@ export interface AlexNetOptions {
    * limits, checked from the plan before anything is allocated (a MemoryPlanError).
    */
   memoryBudget?: number;
+  /**
+   * Inference only: no gradients, momentum or backward buffers are allocated (for
+   * `predict`); `backward`, `sgd` and momentum reads then throw.
+   */
+  inference?: boolean;
 }
 
 /** What {@link AlexNet.readParameters} reads: weights, their gradients or momentum. */
@@ -151,6 +156,8 @@ export class AlexNet {
   readonly tensors: ReadonlyMap<string, Tensor>;
   /** The planned specs the tensors were allocated from. */
   readonly specs: readonly TensorSpec[];
+  /** Created for inference only (see AlexNetOptions.inference). */
+  readonly inference: boolean;
   #nodes: Node[] = [];
   #workspaces = new Map<number, ConvWorkspace>();
   #options: PlanOptions;
@@ -159,7 +166,8 @@ export class AlexNet {
   #finite: NonFinite[] = [];
 
   private constructor(opts: AlexNetOptions, specs: TensorSpec[], tensors: Map<string, Tensor>) {
-    this.#options = { winogradMinPairs: opts.winogradMinPairs };
+    this.#options = { winogradMinPairs: opts.winogradMinPairs, inference: opts.inference };
+    this.inference = opts.inference ?? false;
     this.config = opts.config;
     this.batch = opts.batch;
     this.columns = opts.columns;
@@ -226,6 +234,12 @@ export class AlexNet {
     return this.get(`c${c}:${name}`);
   }
 
+  #trainable(what: string): void {
+    if (this.inference) {
+      throw new Error(`AlexNet.${what}: this network was created for inference only`);
+    }
+  }
+
   /** Column index of half `h`. */
   columnOf(h: Half): number {
     return columnOf(h, this.columnCount);
@@ -251,8 +265,10 @@ export class AlexNet {
       this.#xent.push(
         await SoftmaxCrossEntropy.create(c, { batch: this.batch, classes: this.config.classes }),
       );
-      const sizes = this.#params(i).map((q) => q.w.size);
-      this.#sgd.push(await Sgd.create(c, { sizes }));
+      if (!this.inference) {
+        const sizes = this.#params(i).map((q) => q.w.size);
+        this.#sgd.push(await Sgd.create(c, { sizes }));
+      }
       this.#finite.push(await NonFinite.create(c));
     }
   }
@@ -266,19 +282,23 @@ export class AlexNet {
       : s.input.from === "exchange"
       ? this.col(c, s.input.name)
       : this.half(h, `${s.input.name}.y`);
+    // Gradients exist only in a training plan; an inference network's backward throws
+    // before it would read them.
+    const grad = (key: string): Tensor =>
+      this.inference ? undefined as unknown as Tensor : this.half(h, key);
     const dX = s.input.from === "image"
       ? undefined
       : s.input.from === "exchange"
-      ? this.half(h, `${s.name}.dx`)
-      : this.half(h, `${s.input.name}.dy`);
-    const y = this.half(h, `${s.name}.y`), dY = this.half(h, `${s.name}.dy`);
+      ? grad(`${s.name}.dx`)
+      : grad(`${s.input.name}.dy`);
+    const y = this.half(h, `${s.name}.y`), dY = grad(`${s.name}.dy`);
     const [n, ci, hi, wi] = s.inShape;
     const out = s.outShape[h];
     switch (s.type) {
       case "conv": {
         const w = this.half(h, `${s.param}.weight`), b = this.half(h, `${s.param}.bias`);
-        const dW = this.half(h, `${s.param}.weight.grad`);
-        const db = this.half(h, `${s.param}.bias.grad`);
+        const dW = grad(`${s.param}.weight.grad`);
+        const db = grad(`${s.param}.bias.grad`);
         const conv = await Conv2d.create(column, {
           ...convParams(s, h, this.#options),
           workspace: this.#workspace(c),
@@ -325,8 +345,8 @@ export class AlexNet {
       }
       case "linear": {
         const w = this.half(h, `${s.param}.weight`), b = this.half(h, `${s.param}.bias`);
-        const dW = this.half(h, `${s.param}.weight.grad`);
-        const db = this.half(h, `${s.param}.bias.grad`);
+        const dW = grad(`${s.param}.weight.grad`);
+        const db = grad(`${s.param}.bias.grad`);
         const fc = await Linear.create(column, {
           batch: n,
           inFeatures: ci,
@@ -463,11 +483,13 @@ export class AlexNet {
 
   /** Records the backward pass from `dlogits` to every parameter gradient. */
   async backward(rec: Recorder, step: number): Promise<void> {
+    this.#trainable("backward");
     for (let i = this.#nodes.length - 1; i >= 0; i--) await this.#nodes[i].backward(rec, step);
   }
 
   /** Records one SGD update of every parameter on every column. */
   sgd(rec: Recorder, hyper: { lr: number; momentum: number; weightDecay: number }): void {
+    this.#trainable("sgd");
     for (const [c, sgd] of this.#sgd.entries()) {
       sgd.step(rec.at(c), { params: this.#params(c), ...hyper });
     }
@@ -580,6 +602,7 @@ export class AlexNet {
 
   /** Zeroes every momentum buffer. */
   clearMomentum(): void {
+    this.#trainable("clearMomentum");
     for (const [i, c] of this.columns.entries()) {
       const enc = new Encoder(c, "clear momentum");
       for (const p of this.#params(i)) enc.clear(p.v);

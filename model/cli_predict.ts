@@ -136,7 +136,13 @@ export async function predict(
   files = read;
   const opened = await openColumns({ count: opts.columns ?? 1 });
   const batch = Math.min(images.length, 16);
-  const net = await AlexNet.create({ config: cfg, batch, columns: opened.columns });
+  // Inference only: no gradients, momentum or backward buffers.
+  const net = await AlexNet.create({
+    config: cfg,
+    batch,
+    columns: opened.columns,
+    inference: true,
+  });
   try {
     net.writeParameters(ck.weights);
     const step = await TrainStep.create(net, {

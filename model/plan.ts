@@ -172,6 +172,11 @@ export type TensorRole =
 export interface PlanOptions {
   /** Passed to every conv (see Conv2dParams.winogradMinPairs; 0 = Winograd wherever it applies). */
   winogradMinPairs?: number;
+  /**
+   * Plan for inference only: no parameter gradients, momentum, activation gradients or
+   * backward exchange buffers (a network created so cannot train).
+   */
+  inference?: boolean;
 }
 
 /** One tensor of the plan. */
@@ -223,6 +228,7 @@ export function planTensors(
     dtype: DType = "f32",
   ) => specs.push({ key, column, shape, dtype, role });
   const S = cfg.storedSize, C = cfg.inputSize, n = batch;
+  const train = !opts.inference;
   for (let c = 0; c < columns; c++) {
     add(`c${c}:images`, c, [n, S, S, 3], "data", "u8");
     add(`c${c}:mean`, c, [3, S, S], "data");
@@ -238,11 +244,13 @@ export function planTensors(
         const name = `${s.param}.${kind}`;
         const shape = params.get(name)![h];
         add(`h${h}:${name}`, col, shape, "parameter");
-        add(`h${h}:${name}.grad`, col, shape, "parameterGrad");
-        add(`h${h}:${name}.v`, col, shape, "momentum");
+        if (train) {
+          add(`h${h}:${name}.grad`, col, shape, "parameterGrad");
+          add(`h${h}:${name}.v`, col, shape, "momentum");
+        }
       }
       add(`h${h}:${s.name}.y`, col, s.outShape[h], "activation");
-      add(`h${h}:${s.name}.dy`, col, s.outShape[h], "gradient");
+      if (train) add(`h${h}:${s.name}.dy`, col, s.outShape[h], "gradient");
       if (s.type === "pool") {
         // Each window's choice, written by the forward for the backward (packed u32).
         const [batch, channels, height, width] = s.inShape;
@@ -251,7 +259,7 @@ export function planTensors(
       }
       // A layer reading an exchange writes its own partial gradient of the whole input;
       // the exchange sums the halves' partials. conv1's input is the image: no gradient.
-      if (s.input.from === "exchange") {
+      if (train && s.input.from === "exchange") {
         add(`h${h}:${s.name}.dx`, col, s.inShape, "gradient");
       }
     }
@@ -263,7 +271,7 @@ export function planTensors(
       if (columns === 2) {
         const own = s.parts[c], other = s.parts[1 - c];
         add(`c${c}:${s.name}.remote`, c, [n, other], "exchange");
-        if (s.backward === "sum") {
+        if (train && s.backward === "sum") {
           add(`c${c}:${s.name}.send`, c, [n, other], "exchange");
           add(`c${c}:${s.name}.recv`, c, [n, own], "exchange");
         }

@@ -11,6 +11,7 @@
 // exactly what an uninterrupted one would. The GPU kernel (kernels/augment.ts) applies
 // them; its host helpers turn the draws into its params rows.
 
+import { DataError } from "../errors.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { type ShardLayout, ShardReader } from "./_shard_reader.ts";
 import { augmentDraw, epochPermutation } from "./rng.ts";
@@ -110,7 +111,7 @@ export class Loader implements AsyncIterable<Batch> {
       worker.onmessage = (e: MessageEvent) => this.#onReply(e.data);
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
-        this.#failAll(new Error(`loader worker failed: ${e.message}`));
+        this.#failAll(new DataError(`loader worker failed: ${e.message}`));
       };
       worker.postMessage({ type: "init", layout });
       this.#workers.push(worker);
@@ -200,7 +201,7 @@ export class Loader implements AsyncIterable<Batch> {
     const p = this.#pending.get(msg.id);
     if (!p) return;
     this.#pending.delete(msg.id);
-    if (msg.error !== undefined) p.reject(new Error(`Loader: ${msg.error}`));
+    if (msg.error !== undefined) p.reject(new DataError(`Loader: ${msg.error}`));
     else p.resolve(msg.images!);
   }
 

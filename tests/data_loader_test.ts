@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { buildShards } from "../data/build.ts";
 import { openPrepared } from "../data/dataset.ts";
+import { DataError } from "../errors.ts";
 import { augmentParams, type Batch, Loader } from "../data/loader.ts";
 import { augmentDraw, epochPermutation } from "../data/rng.ts";
 import { PARAMS_PER_CROP } from "../kernels/augment.ts";
@@ -173,6 +174,32 @@ Deno.test("loader: augmentation draws depend only on (seed, epoch, index)", asyn
       first.augment!.ox[0],
       first.augment!.flip[0],
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loader: a shard truncated after opening fails as a DataError naming it, with or without workers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "loader-" });
+  try {
+    const ds = await makeDataset(dir);
+    const shard = ds.train.shards[2].file;
+    const path = shard.startsWith("/") ? shard : `${dir}/${shard}`;
+    const bytes = await Deno.readFile(path);
+    await Deno.writeFile(path, bytes.subarray(0, bytes.length - 7)); // a disk gone bad
+    for (const workers of [0, 1]) {
+      const loader = new Loader(ds, "train", { batch: 4, seed: 1, shuffle: false, workers });
+      try {
+        await assert.rejects(() => collect(loader), (e) => {
+          assert.ok(e instanceof DataError, `workers ${workers}: ${e}`);
+          assert.match((e as Error).message, /truncated shard reading image \d+/);
+          assert.ok((e as Error).message.includes(shard), (e as Error).message);
+          return true;
+        });
+      } finally {
+        loader.close();
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

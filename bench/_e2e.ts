@@ -282,10 +282,6 @@ async function oursStep(
         times.push(t2 - t0);
         waits.push(t1 - t0);
       }
-      // A step returns once its backward is submitted, and a software adapter compiles
-      // each pipeline at its first dispatch: without this wait the warm-up's backward
-      // compiles inside the first timed step (a 42 s "stall" of small on one column).
-      if (i === s.warmup - 1) await Promise.all(env.columns.map((c) => sync(c)));
     }
     const st = stat(times);
     const floor = await floorMs(env.columns);

@@ -129,3 +129,29 @@ export function requireNonNegativeInt(kernel: string, name: string, v: unknown):
   }
   return v;
 }
+
+/**
+ * Elements per chunk when a tensor larger than a binding is bound in pieces: the most
+ * 4-byte elements within `maxBytes` whose chunks start at multiples of the storage
+ * offset alignment (and of `granule` bytes, e.g. 16 to keep vec4 loads whole).
+ */
+export function chunkElements(
+  kernel: string,
+  maxBytes: number,
+  alignment: number,
+  granule = 4,
+): number {
+  const step = Math.max(alignment, granule);
+  const n = Math.floor(maxBytes / step) * step / 4;
+  if (n < 1) {
+    throw new RangeError(`${kernel}: maxBindingBytes ${maxBytes} is below the alignment ${step}`);
+  }
+  return n;
+}
+
+/** [elementOffset, elementCount] pieces of `size` that each fit in `maxElems`. */
+export function chunks(size: number, maxElems: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let off = 0; off < size; off += maxElems) out.push([off, Math.min(maxElems, size - off)]);
+  return out;
+}

@@ -16,6 +16,8 @@ import { Encoder } from "./encoder.ts";
 import { Tensor } from "./tensor.ts";
 import { CallUniforms } from "./_call_uniforms.ts";
 import {
+  chunkElements,
+  chunks,
   constants,
   requirePositiveInt,
   storage,
@@ -101,14 +103,11 @@ export class NonFinite {
       "maxBindingBytes",
       params.maxBindingBytes ?? column.limits.maxStorageBufferBindingSize,
     );
-    // Chunks start at multiples of the offset alignment.
-    const align = Math.max(column.limits.minStorageBufferOffsetAlignment, 4);
-    const maxElems = Math.floor(maxBytes / align) * align / 4;
-    if (maxElems < 1) {
-      throw new RangeError(
-        `nonFinite: maxBindingBytes ${maxBytes} is below the alignment ${align}`,
-      );
-    }
+    const maxElems = chunkElements(
+      "nonFinite",
+      maxBytes,
+      column.limits.minStorageBufferOffsetAlignment,
+    );
     const pipeline = await column.pipeline("nonFinite", nonFiniteWgsl(wg, grid));
     return new NonFinite(column, pipeline, grid, maxElems);
   }
@@ -124,8 +123,7 @@ export class NonFinite {
       if (t.dtype !== "f32") {
         throw new RangeError(`nonFinite: ${t.label} must be f32, got ${t.dtype}`);
       }
-      for (let off = 0; off < t.size; off += this.#maxElems) {
-        const n = Math.min(this.#maxElems, t.size - off);
+      for (const [off, n] of chunks(t.size, this.#maxElems)) {
         const x = n === t.size ? t : { tensor: t, offset: off * 4, size: n * 4 };
         const u = this.#uniforms.write(enc, { size: n, slot });
         enc.dispatch(this.#pipeline, [x, counts, u], [this.#grid]);

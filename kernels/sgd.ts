@@ -22,6 +22,8 @@ import type { Tensor } from "./tensor.ts";
 import { CallUniforms } from "./_call_uniforms.ts";
 import {
   ceilDiv,
+  chunkElements,
+  chunks,
   constants,
   foldWorkgroups,
   requirePositiveInt,
@@ -80,13 +82,6 @@ export function sgdWgsl(size: number, workgroupSize = 256): string {
   ].join("\n");
 }
 
-/** [elementOffset, elementCount] pieces of `size` that each fit in `maxElems`. */
-function chunks(size: number, maxElems: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let off = 0; off < size; off += maxElems) out.push([off, Math.min(maxElems, size - off)]);
-  return out;
-}
-
 /**
  * Momentum SGD with the paper's weight decay, over many parameters in one call.
  *
@@ -126,17 +121,18 @@ export class Sgd {
     }
     const sizes = new Set(params.sizes.map((s, i) => requirePositiveInt("sgd", `sizes[${i}]`, s)));
     const wg = requirePositiveInt("sgd", "workgroupSize", params.workgroupSize ?? 256);
-    const align = column.limits.minStorageBufferOffsetAlignment;
     const maxBytes = requirePositiveInt(
       "sgd",
       "maxBindingBytes",
       params.maxBindingBytes ?? column.limits.maxStorageBufferBindingSize,
     );
     // Chunks start at multiples of the offset alignment and stay vec4-divisible.
-    const maxElems = Math.floor(maxBytes / Math.max(align, 16)) * Math.max(align, 16) / 4;
-    if (maxElems < 1) {
-      throw new RangeError(`sgd: maxBindingBytes ${maxBytes} is below the alignment ${align}`);
-    }
+    const maxElems = chunkElements(
+      "sgd",
+      maxBytes,
+      column.limits.minStorageBufferOffsetAlignment,
+      16,
+    );
     const pieces = new Set<number>();
     for (const s of sizes) for (const [, n] of chunks(s, maxElems)) pieces.add(n);
     const list = [...pieces];

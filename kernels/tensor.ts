@@ -196,20 +196,36 @@ export async function readBuffer(
   bytes: number,
   offset = 0,
 ): Promise<Uint8Array> {
+  const [out] = await readRanges(column, [{ buffer, offset, bytes }], `read ${buffer.label}`);
+  return new Uint8Array(out);
+}
+
+/**
+ * Copies byte ranges (multiples of 4) into one staging buffer with one submit and one
+ * mapping, and returns each range's bytes.
+ */
+async function readRanges(
+  column: Column,
+  ranges: readonly { buffer: GPUBuffer; offset: number; bytes: number }[],
+  label: string,
+): Promise<ArrayBuffer[]> {
+  const at: number[] = [];
+  let total = 0;
+  for (const r of ranges) at.push(total), total += r.bytes;
   column.check();
   const device = column.device;
   const staging = device.createBuffer({
-    label: `read ${buffer.label}`,
-    size: Math.max(bytes, 4),
+    label,
+    size: Math.max(total, 4),
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   try {
-    const enc = device.createCommandEncoder({ label: `read ${buffer.label}` });
-    enc.copyBufferToBuffer(buffer, offset, staging, 0, bytes);
+    const enc = device.createCommandEncoder({ label });
+    ranges.forEach((r, i) => enc.copyBufferToBuffer(r.buffer, r.offset, staging, at[i], r.bytes));
     device.queue.submit([enc.finish()]);
     await column.guard(staging.mapAsync(GPUMapMode.READ));
-    const out = new Uint8Array(bytes);
-    out.set(new Uint8Array(staging.getMappedRange(0, bytes)));
+    const mapped = staging.getMappedRange(0, Math.max(total, 4));
+    const out = ranges.map((r, i) => mapped.slice(at[i], at[i] + r.bytes));
     staging.unmap();
     column.check();
     return out;
@@ -256,30 +272,11 @@ async function readGroup<D extends DType>(
   column: Column,
   tensors: readonly Tensor<D>[],
 ): Promise<ArrayFor<D>[]> {
-  const sizes = tensors.map((t) => Math.ceil(t.byteLength / 4) * 4);
-  const offsets: number[] = [];
-  let total = 0;
-  for (const s of sizes) offsets.push(total), total += s;
-  column.check();
-  const device = column.device;
-  const staging = device.createBuffer({
-    label: `read ${tensors.length} tensors`,
-    size: Math.max(total, 4),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  try {
-    const enc = device.createCommandEncoder({ label: `read ${tensors.length} tensors` });
-    tensors.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], sizes[i]));
-    device.queue.submit([enc.finish()]);
-    await column.guard(staging.mapAsync(GPUMapMode.READ));
-    const mapped = staging.getMappedRange(0, Math.max(total, 4));
-    const out = tensors.map((t, i) =>
-      viewAs(t.dtype, mapped.slice(offsets[i], offsets[i] + sizes[i]), t.size) as ArrayFor<D>
-    );
-    staging.unmap();
-    column.check();
-    return out;
-  } finally {
-    staging.destroy();
-  }
+  const ranges = tensors.map((t) => ({
+    buffer: t.buffer,
+    offset: 0,
+    bytes: Math.ceil(t.byteLength / 4) * 4,
+  }));
+  const bytes = await readRanges(column, ranges, `read ${tensors.length} tensors`);
+  return tensors.map((t, i) => viewAs(t.dtype, bytes[i], t.size) as ArrayFor<D>);
 }

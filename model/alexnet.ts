@@ -195,13 +195,7 @@ export class AlexNet {
     if (count !== 1 && count !== 2) {
       throw new RangeError(`AlexNet: columns must hold 1 or 2 columns, got ${count}`);
     }
-    const limit = (k: "maxBufferSize" | "maxStorageBufferBindingSize") =>
-      Math.min(...opts.columns.map((c) => c.limits[k]));
-    checkMemoryPlan(opts.config, opts.batch, count, {
-      maxBufferSize: limit("maxBufferSize"),
-      maxStorageBufferBindingSize: limit("maxStorageBufferBindingSize"),
-      bytesPerColumn: opts.memoryBudget,
-    }, opts);
+    AlexNet.checkMemory(opts);
     const specs = planTensors(opts.config, opts.batch, count, opts);
     const tensors = new Map<string, Tensor>();
     for (const s of specs) {
@@ -210,6 +204,20 @@ export class AlexNet {
     const net = new AlexNet(opts, specs, tensors);
     await net.#build(opts);
     return net;
+  }
+
+  /**
+   * Throws a MemoryPlanError, before anything is allocated, when the plan for `opts`
+   * needs a buffer over the columns' limits or more than `memoryBudget` per column.
+   */
+  static checkMemory(opts: AlexNetOptions): void {
+    const limit = (k: "maxBufferSize" | "maxStorageBufferBindingSize") =>
+      Math.min(...opts.columns.map((c) => c.limits[k]));
+    checkMemoryPlan(opts.config, opts.batch, opts.columns.length as 1 | 2, {
+      maxBufferSize: limit("maxBufferSize"),
+      maxStorageBufferBindingSize: limit("maxStorageBufferBindingSize"),
+      bytesPerColumn: opts.memoryBudget,
+    }, opts);
   }
 
   /** Number of columns (devices). */

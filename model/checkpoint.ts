@@ -196,15 +196,15 @@ async function readCheckpoint(root: string, options: LoadOptions): Promise<Check
     }
   };
   const state = await read("state.json");
-  decodeCheckpointState(state, root); // a damaged state.json is named before missing tensors
-  return decodeCheckpoint(
-    {
-      model: await read("model.safetensors"),
-      optimizer: await read("optimizer.safetensors"),
-      state,
-    },
-    { ...options, where: root },
-  );
+  let model: Uint8Array, optimizer: Uint8Array;
+  try {
+    model = await read("model.safetensors");
+    optimizer = await read("optimizer.safetensors");
+  } catch (e) {
+    decodeCheckpointState(state, root); // a damaged state.json is named before missing tensors
+    throw e;
+  }
+  return decodeCheckpoint({ model, optimizer, state }, { ...options, where: root });
 }
 
 /** The newest (highest step) leftover that loads and validates, if any. */

@@ -15,7 +15,7 @@ import { formatDuration } from "../data/progress.ts";
 import { reportError, UsageError } from "../errors.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { configFor } from "./config.ts";
-import { checkMemoryPlan } from "./plan.ts";
+import { AlexNet } from "./alexnet.ts";
 import { intFlag } from "../flags.ts";
 import { recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
 
@@ -308,12 +308,11 @@ export async function main(args: string[]): Promise<number> {
     // less, so this only catches what cannot fit anywhere. Checked before the dataset
     // is opened (or generated) and before anything is allocated.
     const memoryBudget = Deno.systemMemoryInfo().total / cmd.columns;
-    const limit = (k: "maxBufferSize" | "maxStorageBufferBindingSize") =>
-      Math.min(...columns!.columns.map((c) => c.limits[k]));
-    checkMemoryPlan(base, cmd.batch, cmd.columns, {
-      maxBufferSize: limit("maxBufferSize"),
-      maxStorageBufferBindingSize: limit("maxStorageBufferBindingSize"),
-      bytesPerColumn: memoryBudget,
+    AlexNet.checkMemory({
+      config: base,
+      batch: cmd.batch,
+      columns: columns.columns,
+      memoryBudget,
     });
     const dataset = cmd.dataset === "folder"
       ? await openDataset({ kind: "folder", dir: cmd.data! })

@@ -15,6 +15,7 @@
 import { Augment, centreCropParams } from "../kernels/augment.ts";
 import { augmentParams, type Batch } from "../data/batch.ts";
 import type { Column } from "../kernels/columns.ts";
+import { sync } from "../kernels/encoder.ts";
 import { type AlexNet, Recorder } from "./alexnet.ts";
 
 /** SGD hyper-parameters of one step (paper: momentum 0.9, weight decay 0.0005). */
@@ -76,6 +77,7 @@ export class TrainStep {
   #centre: Float32Array;
   #labels: Uint32Array;
   #readback: GPUBuffer;
+  #ran = false;
 
   private constructor(net: AlexNet, augment: Augment[], opts: TrainStepOptions) {
     this.net = net;
@@ -228,6 +230,13 @@ export class TrainStep {
     for (let i = 0; i < n; i++) sum += losses[i];
     const result = { loss: sum / n, top1: hits[0], top5: hits[1], count: n };
     this.#readback.unmap();
+    // A step returns once its backward is submitted, and a software adapter compiles a
+    // pipeline at its first dispatch: the first step waits for all of its work, so the
+    // whole compilation lands in it rather than in the step after.
+    if (!this.#ran) {
+      await Promise.all(net.columns.map((c) => sync(c)));
+      this.#ran = true;
+    }
     for (const c of net.columns) c.check();
     return result;
   }

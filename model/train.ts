@@ -19,7 +19,6 @@
 // finite values, so the last one on disk is the last good state.
 
 import { type Column, openColumns } from "../kernels/columns.ts";
-import { sync } from "../kernels/encoder.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { RecentRate } from "../data/progress.ts";
@@ -158,7 +157,8 @@ export interface TrainResult {
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const run = resolveRun(options);
-  const { cfg, ds, batch, epochs } = run;
+  const { cfg, ds } = run;
+  const { batch, epochs } = run.recipe;
   const network = await openNetwork(run, options);
   const { net, step, loader } = network;
   const stepsPerEpoch = loader.batchCount;
@@ -257,11 +257,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         const ts = performance.now();
         const r = await step.run(b, { step: state.step, hyper: { lr: state.lr, ...hyper } });
-        // A step returns once its backward is submitted, and a software adapter compiles
-        // each pipeline at its first dispatch: the process's first step waits for the
-        // whole step, so all compilation lands in it (reported as such) and none in the
-        // next step.
-        if (losses.length === 0) await Promise.all(net.columns.map((c) => sync(c)));
         const stepMs = performance.now() - ts;
         if (!Number.isFinite(r.loss)) {
           throw new DivergenceError(
@@ -357,8 +352,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 interface Run {
   cfg: AlexNetConfig;
   ds: Dataset;
-  batch: number;
-  epochs: number;
   evalEvery: number;
   schedule: LrSchedule;
   recipe: RunRecipe;
@@ -407,8 +400,6 @@ function resolveRun(options: TrainOptions): Run {
   return {
     cfg,
     ds,
-    batch,
-    epochs: recipe.epochs,
     evalEvery: options.evalEvery ?? 1,
     schedule: new LrSchedule({
       kind: recipe.schedule,
@@ -429,7 +420,8 @@ interface Network {
 }
 
 async function openNetwork(run: Run, options: TrainOptions): Promise<Network> {
-  const { cfg, ds, batch, recipe } = run;
+  const { cfg, ds, recipe } = run;
+  const batch = recipe.batch;
   let columns: readonly Column[];
   let owned: { destroy(): void } | null = null;
   if (Array.isArray(options.columns)) columns = options.columns as readonly Column[];

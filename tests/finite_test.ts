@@ -67,3 +67,27 @@ Deno.test("nonFiniteWgsl tests the exponent bits, not x != x", () => {
   assert.match(src, /0x7f800000u/);
   assert.doesNotMatch(src, /!=/);
 });
+
+Deno.test("nonFinite: bad input is refused, naming it", GPU_TEST, async () => {
+  const col = await gpu();
+  await assert.rejects(
+    () => NonFinite.create(col, { grid: 0 }),
+    /nonFinite: grid must be a positive integer/,
+  );
+  await assert.rejects(
+    () => NonFinite.create(col, { maxBindingBytes: 2 }),
+    /nonFinite: maxBindingBytes 2 is below the alignment/,
+  );
+  const check = await NonFinite.create(col);
+  using ints = Tensor.zeros(col, [4], "ints", "u32");
+  using x = Tensor.zeros(col, [4], "x");
+  using small = Tensor.zeros(col, [1], "small", "u32");
+  const enc = new Encoder(col);
+  assert.throws(
+    () => check.record(enc, [ints as unknown as Tensor], small),
+    /ints must be f32, got u32/,
+  );
+  assert.throws(() => check.record(enc, [x, x], small), /counts \(small\) must be u32 with >= 2/);
+  enc.submit();
+  assert.deepEqual(await check.count([]), []);
+});

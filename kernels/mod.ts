@@ -28,6 +28,7 @@ export * from "./gemm.ts";
 export * from "./linear.ts";
 export * from "./conv2d.ts";
 export * from "./maxpool.ts";
+export * from "./avgpool.ts";
 export * from "./lrn.ts";
 export * from "./dropout.ts";
 export * from "./softmax_xent.ts";

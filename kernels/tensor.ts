@@ -54,6 +54,9 @@ export class Tensor<D extends DType = DType> {
   /** Number of elements. */
   readonly size: number;
   #buffer: GPUBuffer | null;
+  /** The tensor whose storage this one views (see {@link Tensor.view}). */
+  #base: Tensor<D> | null = null;
+  static #viewing: Tensor | null = null;
 
   /** Acquires a pooled buffer for `shape`; prefer {@link Tensor.empty}/{@link Tensor.from}. */
   constructor(column: Column, shape: readonly number[], dtype: D, label: string) {
@@ -62,7 +65,35 @@ export class Tensor<D extends DType = DType> {
     this.dtype = dtype;
     this.label = label;
     this.size = numel(shape, label);
-    this.#buffer = column.acquire(Math.max(this.byteLength, 4), label);
+    const base = Tensor.#viewing as Tensor<D> | null;
+    this.#base = base;
+    this.#buffer = base ? null : column.acquire(Math.max(this.byteLength, 4), label);
+  }
+
+  /**
+   * The same storage seen with another shape of the same element count, e.g. a conv's
+   * [N, C, H, W] output as the [N, C*H*W] input of a fully connected layer. The view
+   * owns nothing: disposing it does nothing, and it fails once this tensor is disposed.
+   *
+   * @example
+   * ```ts ignore
+   * using x = Tensor.zeros(col, [2, 4, 3, 3], "pool5");
+   * const flat = x.view([2, 36]);
+   * console.assert(flat.buffer === x.buffer);
+   * ```
+   */
+  view(shape: readonly number[]): Tensor<D> {
+    if (numel(shape, this.label) !== this.size) {
+      throw new RangeError(
+        `tensor ${this.label}: cannot view [${this.shape}] (${this.size} elements) as [${shape}]`,
+      );
+    }
+    Tensor.#viewing = this.#base ?? this;
+    try {
+      return new Tensor(this.column, shape, this.dtype, this.label);
+    } finally {
+      Tensor.#viewing = null;
+    }
   }
 
   /** An uninitialised tensor (pooled buffers keep old contents: write before reading). */
@@ -105,6 +136,7 @@ export class Tensor<D extends DType = DType> {
 
   /** The storage buffer; throws if the tensor was released. */
   get buffer(): GPUBuffer {
+    if (this.#base) return this.#base.buffer;
     if (!this.#buffer) throw new Error(`tensor ${this.label} was used after release`);
     return this.#buffer;
   }
@@ -150,7 +182,7 @@ export class Tensor<D extends DType = DType> {
 
   /** True once released. */
   get released(): boolean {
-    return this.#buffer === null;
+    return this.#base ? this.#base.released : this.#buffer === null;
   }
 
   /** Returns the buffer to the column's pool. Safe to call twice. */

@@ -40,6 +40,8 @@ export interface GemmParams {
   relu?: boolean;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /** C is a column block of a wider row-major matrix (default: C is [M, N] itself). */
+  cWindow?: MatrixWindow;
   /** Tile shape; default from column.profile. */
   tile?: Partial<GemmTile>;
 }
@@ -55,6 +57,18 @@ export interface MatrixAddress {
   at(slot: string, k: string): string;
 }
 
+/**
+ * Where a matrix sits inside a larger row-major one: `ld` elements per stored row
+ * (default: the matrix's own row length) and `offset` elements before its first one
+ * (default 0) — e.g. a column block of an [M, OUT] matrix.
+ */
+export interface MatrixWindow {
+  /** Elements per stored row. */
+  ld?: number;
+  /** Elements before the first one. */
+  offset?: number;
+}
+
 /** See {@link MatrixAddress}; `prefix` names the per-slot variables. */
 export function matrixAddress(
   prefix: string,
@@ -62,14 +76,17 @@ export function matrixAddress(
   extent: number,
   K: number,
   transposed: boolean,
+  window: MatrixWindow = {},
 ): MatrixAddress {
   // A [M,K] / B^T [N,K]: the line index strides by K; A^T [K,M] / B [K,N]: k strides.
   const lineMajor = (role === "a") !== transposed;
+  const ld = window.ld ?? (lineMajor ? K : extent);
+  const off = window.offset ? ` + ${window.offset}u` : "";
   return {
     line: (s, index) => [
-      `let ${prefix}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${K}u` : ""};`,
+      `let ${prefix}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${ld}u` : ""}${off};`,
     ],
-    at: (s, k) => lineMajor ? `${prefix}L${s} + ${k}` : `${k} * ${extent}u + ${prefix}L${s}`,
+    at: (s, k) => lineMajor ? `${prefix}L${s} + ${k}` : `${k} * ${ld}u + ${prefix}L${s}`,
   };
 }
 
@@ -106,7 +123,10 @@ export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
     write: (row, col, v) => {
       let e = p.bias ? `${v} + bias[${col}]` : v;
       if (p.relu) e = `max(${e}, 0.0)`;
-      const at = `${row} * GN + ${col}`;
+      const w = p.cWindow;
+      const at = w?.ld === undefined
+        ? `${row} * GN + ${col}`
+        : `${row} * ${w.ld}u + ${col}${w.offset ? ` + ${w.offset}u` : ""}`;
       return [`C[${at}] = ${p.accumulate ? `C[${at}] + ` : ""}${e};`];
     },
   });
@@ -150,7 +170,7 @@ export class Gemm {
     const { M, N, K, transA, transB } = this.params;
     t.a.expectShape("gemm", "a", transA ? [K, M] : [M, K]);
     t.b.expectShape("gemm", "b", transB ? [N, K] : [K, N]);
-    t.c.expectShape("gemm", "c", [M, N]);
+    if (this.params.cWindow?.ld === undefined) t.c.expectShape("gemm", "c", [M, N]);
     const bindings = [t.a, t.b, t.c];
     if (this.params.bias) {
       if (!t.bias) throw new RangeError("gemm: bias tensor required (created with bias: true)");

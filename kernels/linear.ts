@@ -7,11 +7,18 @@
 //                                                          column `in` of x reads as 1.0,
 //                                                          so its output is the bias grad)
 // Gradients overwrite dX, dW, db. Weight layout is PyTorch's [out, in].
+//
+// A weight larger than one storage binding (torchvision's fc6 is 151 MB; a software
+// adapter binds 128 MiB) is processed in blocks of output rows, each bound as a byte
+// range of w, b, dW and db: the forward writes each block's columns of y, the weight
+// gradients are per block, and dX sums the blocks' contributions (the first overwrites,
+// the rest accumulate).
 
 import type { Column } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
-import { constants, requirePositiveInt, storage } from "./_wgsl.ts";
+import type { Binding } from "./encoder.ts";
+import { chunks, constants, requirePositiveInt, storage } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
   fitTile,
@@ -21,7 +28,7 @@ import {
   type GemmPipeline,
   type GemmTile,
 } from "./_gemm_core.ts";
-import { Gemm, matrixAddress, matrixOperand } from "./gemm.ts";
+import { Gemm, gemmWgsl, matrixAddress, matrixOperand, type MatrixWindow } from "./gemm.ts";
 
 /** Static parameters of a {@link Linear} layer. */
 export interface LinearParams {
@@ -35,14 +42,33 @@ export interface LinearParams {
   relu?: boolean;
   /** Tile shape; default from column.profile. */
   tile?: Partial<GemmTile>;
+  /**
+   * Largest storage binding in bytes (default: the column's maxStorageBufferBindingSize);
+   * a larger weight is processed in blocks of output rows.
+   */
+  maxBindingBytes?: number;
+}
+
+/** A block of output rows of a chunked layer (see the file header). */
+export interface LinearBlock {
+  /** First output row. */
+  offset: number;
+  /** Rows in the block. */
+  rows: number;
 }
 
 /**
  * dY [B, OUT] read as A (rows = batch, or rows = features when `transposed`), masked by
  * y > 0 at the same address when `relu`.
  */
-function gradOperand(extent: number, K: number, transposed: boolean, relu: boolean): GemmOperand {
-  const m = matrixAddress("dY", "a", extent, K, transposed);
+function gradOperand(
+  extent: number,
+  K: number,
+  transposed: boolean,
+  relu: boolean,
+  window?: MatrixWindow,
+): GemmOperand {
+  const m = matrixAddress("dY", "a", extent, K, transposed, window);
   return {
     line: m.line,
     read: (s, k) =>
@@ -50,30 +76,48 @@ function gradOperand(extent: number, K: number, transposed: boolean, relu: boole
   };
 }
 
-/** WGSL of dX = g · w (pure; exported for tests). */
-export function linearBackwardDataWgsl(p: LinearParams & { tile: GemmTile }): string {
-  const { batch: B, inFeatures: IN, outFeatures: OUT } = p;
+/**
+ * WGSL of dX = g · w (pure; exported for tests); for a `block` of output rows, that
+ * block's contribution, accumulated into dX unless it is the first.
+ */
+export function linearBackwardDataWgsl(
+  p: LinearParams & { tile: GemmTile; block?: LinearBlock },
+): string {
+  const { batch: B, inFeatures: IN, outFeatures: OUT, block } = p;
+  const rows = block?.rows ?? OUT;
+  const add = block !== undefined && block.offset > 0;
+  const window = block ? { ld: OUT, offset: block.offset } : undefined;
   return gemmCoreWgsl({
     M: B,
     N: IN,
     KO: 1,
-    KI: OUT,
+    KI: rows,
     decls: [
       storage(0, "w", "array<f32>", "read"),
       storage(1, "dY", "array<f32>", "read"),
       storage(2, "dX", "array<f32>", "read_write"),
       ...(p.relu ? [storage(3, "y", "array<f32>", "read")] : []),
     ],
-    a: gradOperand(B, OUT, false, !!p.relu),
-    b: matrixOperand("w", "b", IN, OUT, false),
-    write: (row, col, v) => [`dX[${row} * GN + ${col}] = ${v};`],
+    a: gradOperand(B, rows, false, !!p.relu, window),
+    b: matrixOperand("w", "b", IN, rows, false),
+    write: (row, col, v) => {
+      const at = `${row} * GN + ${col}`;
+      return [`dX[${at}] = ${add ? `dX[${at}] + ` : ""}${v};`];
+    },
     tile: p.tile,
   });
 }
 
-/** WGSL of dW = g^T · x with db in the extra column (pure; exported for tests). */
-export function linearBackwardWeightsWgsl(p: LinearParams & { tile: GemmTile }): string {
-  const { batch: B, inFeatures: IN, outFeatures: OUT } = p;
+/**
+ * WGSL of dW = g^T · x with db in the extra column (pure; exported for tests); for a
+ * `block`, that block's rows of dW and db (bound as ranges).
+ */
+export function linearBackwardWeightsWgsl(
+  p: LinearParams & { tile: GemmTile; block?: LinearBlock },
+): string {
+  const { batch: B, inFeatures: IN, outFeatures: OUT, block } = p;
+  const rows = block?.rows ?? OUT;
+  const window = block ? { ld: OUT, offset: block.offset } : undefined;
   const ones: GemmOperand = {
     line: (s, index) => [
       `let xC${s} = min(${index}, IN - 1u);`,
@@ -82,7 +126,7 @@ export function linearBackwardWeightsWgsl(p: LinearParams & { tile: GemmTile }):
     read: (s, k) => `select(x[${k} * IN + xC${s}], 1.0, xOne${s})`,
   };
   return gemmCoreWgsl({
-    M: OUT,
+    M: rows,
     N: IN + 1,
     KO: 1,
     KI: B,
@@ -94,7 +138,7 @@ export function linearBackwardWeightsWgsl(p: LinearParams & { tile: GemmTile }):
       storage(3, "db", "array<f32>", "read_write"),
       ...(p.relu ? [storage(4, "y", "array<f32>", "read")] : []),
     ],
-    a: gradOperand(OUT, B, true, !!p.relu),
+    a: gradOperand(rows, B, true, !!p.relu, window),
     b: ones,
     write: (row, col, v) => [
       `if (${col} == IN) { db[${row}] = ${v}; } else { dW[${row} * IN + ${col}] = ${v}; }`,
@@ -118,20 +162,21 @@ export function linearBackwardWeightsWgsl(p: LinearParams & { tile: GemmTile }):
 export class Linear {
   /** The static parameters (tile resolved per direction). */
   readonly params: Readonly<LinearParams>;
-  #forward: Gemm;
-  #data: GemmPipeline;
-  #weights: GemmPipeline;
+  /** Blocks of output rows when the weight is over a binding (one block otherwise). */
+  readonly blocks: readonly LinearBlock[];
+  #forward: Gemm | null;
+  #blocks: { forward: GemmPipeline; data: GemmPipeline; weights: GemmPipeline }[];
 
   private constructor(
     params: LinearParams,
-    forward: Gemm,
-    data: GemmPipeline,
-    weights: GemmPipeline,
+    blocks: LinearBlock[],
+    forward: Gemm | null,
+    pipelines: { forward: GemmPipeline; data: GemmPipeline; weights: GemmPipeline }[],
   ) {
     this.params = params;
+    this.blocks = blocks;
     this.#forward = forward;
-    this.#data = data;
-    this.#weights = weights;
+    this.#blocks = pipelines;
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) the pipelines. */
@@ -139,11 +184,21 @@ export class Linear {
     const B = requirePositiveInt("linear", "batch", params.batch);
     const IN = requirePositiveInt("linear", "inFeatures", params.inFeatures);
     const OUT = requirePositiveInt("linear", "outFeatures", params.outFeatures);
+    const maxBytes = requirePositiveInt(
+      "linear",
+      "maxBindingBytes",
+      params.maxBindingBytes ?? column.limits.maxStorageBufferBindingSize,
+    );
     const tile = { ...DEFAULT_TILES[column.profile], ...params.tile };
-    const dataTile = fitTile("linear", tile, IN, B);
-    const weightsTile = fitTile("linear", tile, IN + 1, OUT);
-    const [forward, data, weights] = await Promise.all([
-      Gemm.create(column, {
+    const blocks = linearBlocks(
+      OUT,
+      IN,
+      maxBytes,
+      column.limits.minStorageBufferOffsetAlignment,
+    );
+    const whole = blocks.length === 1;
+    const forward = whole
+      ? await Gemm.create(column, {
         M: B,
         N: OUT,
         K: IN,
@@ -151,19 +206,51 @@ export class Linear {
         bias: true,
         relu: params.relu,
         tile,
-      }),
-      column.pipeline("linear.backwardData", linearBackwardDataWgsl({ ...params, tile: dataTile })),
-      column.pipeline(
-        "linear.backwardWeights",
-        linearBackwardWeightsWgsl({ ...params, tile: weightsTile }),
-      ),
-    ]);
-    return new Linear(
-      { ...params },
-      forward,
-      { pipeline: data, grid: gemmGrid(B, IN, 1, dataTile) },
-      { pipeline: weights, grid: gemmGrid(OUT, IN + 1, 1, weightsTile) },
-    );
+      })
+      : null;
+    const pipelines = await Promise.all(blocks.map(async (block) => {
+      const rows = block.rows;
+      const at = whole ? {} : { block };
+      const forwardTile = fitTile("linear", tile, rows, B);
+      const dataTile = fitTile("linear", tile, IN, B);
+      const weightsTile = fitTile("linear", tile, IN + 1, rows);
+      const [f, data, weights] = await Promise.all([
+        whole ? null : column.pipeline(
+          "linear.forward",
+          gemmWgsl({
+            M: B,
+            N: rows,
+            K: IN,
+            transB: true,
+            bias: true,
+            relu: params.relu,
+            cWindow: { ld: OUT, offset: block.offset },
+            tile: forwardTile,
+          }),
+        ),
+        column.pipeline(
+          "linear.backwardData",
+          linearBackwardDataWgsl({ ...params, tile: dataTile, ...at }),
+        ),
+        column.pipeline(
+          "linear.backwardWeights",
+          linearBackwardWeightsWgsl({ ...params, tile: weightsTile, ...at }),
+        ),
+      ]);
+      return {
+        forward: { pipeline: f!, grid: gemmGrid(B, rows, 1, forwardTile) },
+        data: { pipeline: data, grid: gemmGrid(B, IN, 1, dataTile) },
+        weights: { pipeline: weights, grid: gemmGrid(rows, IN + 1, 1, weightsTile) },
+      };
+    }));
+    return new Linear({ ...params }, blocks, forward, pipelines);
+  }
+
+  /** Block `i`'s rows of a [OUT, ...] tensor with `row` elements per output row, as a binding. */
+  #range(t: Tensor, i: number, row: number): Binding {
+    if (this.blocks.length === 1) return t;
+    const { offset, rows } = this.blocks[i];
+    return { tensor: t, offset: offset * row * 4, size: rows * row * 4 };
   }
 
   /** y = relu?(x · w^T + b). Overwrites y. */
@@ -173,7 +260,14 @@ export class Linear {
     t.w.expectShape("linear.forward", "w", [OUT, IN]);
     t.b.expectShape("linear.forward", "b", [OUT]);
     t.y.expectShape("linear.forward", "y", [B, OUT]);
-    this.#forward.run(enc, { a: t.x, b: t.w, c: t.y, bias: t.b });
+    if (this.#forward) {
+      this.#forward.run(enc, { a: t.x, b: t.w, c: t.y, bias: t.b });
+      return;
+    }
+    for (const [i, p] of this.#blocks.entries()) {
+      const bindings = [t.x, this.#range(t.w, i, IN), t.y, this.#range(t.b, i, 1)];
+      enc.dispatch(p.forward.pipeline, bindings, p.forward.grid);
+    }
   }
 
   /**
@@ -196,10 +290,48 @@ export class Linear {
       if (!t.y) throw new RangeError(`${k}: y (the forward output) is required when relu is set`);
       mask.push(t.y.expectShape(k, "y", [B, OUT]));
     }
-    if (t.dX) {
-      t.dX.expectShape(k, "dX", [B, IN]);
-      enc.dispatch(this.#data.pipeline, [t.w, t.dY, t.dX, ...mask], this.#data.grid);
+    for (const [i, p] of this.#blocks.entries()) {
+      if (t.dX) {
+        t.dX.expectShape(k, "dX", [B, IN]);
+        enc.dispatch(p.data.pipeline, [this.#range(t.w, i, IN), t.dY, t.dX, ...mask], p.data.grid);
+      }
+      const bindings = [t.x, t.dY, this.#range(t.dW, i, IN), this.#range(t.db, i, 1), ...mask];
+      enc.dispatch(p.weights.pipeline, bindings, p.weights.grid);
     }
-    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db, ...mask], this.#weights.grid);
   }
+}
+
+/**
+ * Blocks of output rows for a [out, in] weight under a binding limit: one block when it
+ * fits; otherwise the most rows per block whose weight and bias ranges both start at
+ * multiples of the offset `alignment`.
+ *
+ * @example
+ * ```ts
+ * import { linearBlocks } from "./linear.ts";
+ * // torchvision's fc6 under a 128 MiB binding: 3584 rows, then 512.
+ * const b = linearBlocks(4096, 9216, 2 ** 27, 256);
+ * console.assert(b.length === 2 && b[0].rows === 3584 && b[1].offset === 3584);
+ * ```
+ */
+export function linearBlocks(
+  out: number,
+  inFeatures: number,
+  maxBytes: number,
+  alignment: number,
+): LinearBlock[] {
+  if (out * inFeatures * 4 <= maxBytes) return [{ offset: 0, rows: out }];
+  // rows * in * 4 and rows * 4 must be multiples of the alignment.
+  const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b);
+  const forBias = alignment / gcd(alignment, 4);
+  const forWeight = alignment / gcd(alignment, inFeatures * 4);
+  const step = forBias * forWeight / gcd(forBias, forWeight);
+  const rows = Math.floor(maxBytes / (inFeatures * 4) / step) * step;
+  if (rows < 1) {
+    throw new RangeError(
+      `linear: one block of ${step} output rows of ${inFeatures} inputs is over the ` +
+        `${maxBytes}-byte binding limit`,
+    );
+  }
+  return chunks(out, rows).map(([offset, n]) => ({ offset, rows: n }));
 }

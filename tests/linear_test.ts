@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TILES } from "../kernels/gemm.ts";
-import { Linear } from "../kernels/linear.ts";
+import { Linear, linearBlocks } from "../kernels/linear.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { assertClose } from "../reference/assert.ts";
@@ -85,6 +85,58 @@ for (const [profile, tile] of Object.entries(TILES)) {
     }
   });
 }
+
+Deno.test(
+  "linear over a binding limit runs in blocks of output rows and matches the CPU",
+  GPU_TEST,
+  async () => {
+    const col = await gpu();
+    // 150 outputs of 16 inputs under 4 KiB bindings: blocks of 64 rows (64 x 16 x 4 bytes),
+    // 64 and 22; each block's weight and bias ranges start 256-byte aligned.
+    assert.deepEqual(linearBlocks(150, 16, 4096, 256), [
+      { offset: 0, rows: 64 },
+      { offset: 64, rows: 64 },
+      { offset: 128, rows: 22 },
+    ]);
+    assert.throws(() => linearBlocks(150, 20, 4096, 256), /one block of 64 output rows/);
+    {
+      // Two blocks, relu on (the masked reads take the block's window too); each block
+      // is three shader compiles.
+      const relu = true, B = 5, IN = 16, OUT = 100, what = "blocked linear";
+      const xs = uniform(B * IN, 1), ws = uniform(OUT * IN, 2);
+      const bs = uniform(OUT, 3), gs = uniform(B * OUT, 4);
+      const fc = await Linear.create(col, {
+        batch: B,
+        inFeatures: IN,
+        outFeatures: OUT,
+        relu,
+        maxBindingBytes: 4096,
+      });
+      assert.equal(fc.blocks.length, 2);
+      using x = Tensor.from(col, xs, [B, IN], "x");
+      using w = Tensor.from(col, ws, [OUT, IN], "w");
+      using b = Tensor.from(col, bs, [OUT], "b");
+      using y = Tensor.from(col, uniform(B * OUT, 96), [B, OUT], "y");
+      using dY = Tensor.from(col, gs, [B, OUT], "dY");
+      using dX = Tensor.from(col, uniform(B * IN, 99), [B, IN], "dX");
+      using dW = Tensor.from(col, uniform(OUT * IN, 98), [OUT, IN], "dW");
+      using db = Tensor.from(col, uniform(OUT, 97), [OUT], "db");
+      const enc = new Encoder(col, "blocked linear test");
+      fc.forward(enc, { x, w, b, y });
+      fc.backward(enc, { x, w, y, dY, dX, dW, db });
+      enc.submit();
+      const yGpu = await y.read();
+      assertClose(yGpu, linearForwardRef(xs, ws, bs, B, IN, OUT, relu), {
+        shape: [B, OUT],
+        what: `${what} y`,
+      });
+      const ref = linearBackwardRef(xs, ws, relu ? yGpu : null, gs, B, IN, OUT);
+      assertClose(await dX.read(), ref.dX, { shape: [B, IN], rel: 1e-3, what: `${what} dX` });
+      assertClose(await dW.read(), ref.dW, { shape: [OUT, IN], rel: 1e-3, what: `${what} dW` });
+      assertClose(await db.read(), ref.db, { shape: [OUT], rel: 1e-3, what: `${what} db` });
+    }
+  },
+);
 
 Deno.test(
   "linear backward without dX leaves dX alone and needs y only with relu",

@@ -45,8 +45,11 @@ export interface AugmentParams {
   cropSize: number;
   /** Channels, 1 to 4 (default 3, RGB). */
   channels?: number;
-  /** Multiplies the result (default 1). */
-  scale?: number;
+  /**
+   * Multiplies the result (default 1); one number per channel gives a per-channel
+   * scale, e.g. torchvision's 1 / (255 std_c) after subtracting 255 mean_c.
+   */
+  scale?: number | readonly number[];
   /** Threads per workgroup (default 64). */
   workgroupSize?: number;
 }
@@ -73,7 +76,11 @@ export function augmentWgsl(
       NUM_WG_X: nx,
       P: PARAMS_PER_CROP,
     }),
-    constants({ SCALE: Math.fround(p.scale) }, "f32"),
+    typeof p.scale === "number"
+      ? constants({ SCALE: Math.fround(p.scale) }, "f32")
+      : `const SCALES = array<f32, ${p.scale.length}>(${
+        p.scale.map((v) => `${Math.fround(v)}f`).join(", ")
+      });`,
     AUGMENT_UNIFORMS.wgsl,
     storage(0, "images", "array<u32>", "read"),
     storage(1, "mean", "array<f32>", "read"),
@@ -101,7 +108,9 @@ export function augmentWgsl(
     `  let pix = (src * S + sy) * S + sx;`,
     `  for (var c = 0u; c < C; c++) {`,
     `    let v = f32(image_byte(pix * C + c)) - mean[(c * S + sy) * S + sx] + params[pb + 4u + c];`,
-    `    out[((n * C + c) * CROP + y) * CROP + x] = select(0.0, v * SCALE, valid);`,
+    `    out[((n * C + c) * CROP + y) * CROP + x] = select(0.0, v * ${
+      typeof p.scale === "number" ? "SCALE" : "SCALES[c]"
+    }, valid);`,
     `  }`,
     `}`,
   ].join("\n");
@@ -163,8 +172,16 @@ export class Augment {
     if (channels > 4) {
       throw new RangeError(`augment: channels must be 1 to 4, got ${channels}`);
     }
-    if (typeof scale !== "number" || !Number.isFinite(scale)) {
-      throw new RangeError(`augment: scale must be a finite number, got ${String(scale)}`);
+    const perChannel = Array.isArray(scale);
+    if (
+      perChannel
+        ? scale.length !== channels || !scale.every((v) => Number.isFinite(v))
+        : typeof scale !== "number" || !Number.isFinite(scale)
+    ) {
+      throw new RangeError(
+        `augment: scale must be a finite number or ${channels} finite numbers (one per ` +
+          `channel), got ${JSON.stringify(scale)}`,
+      );
     }
     const p = { count, srcSize, cropSize, channels, scale };
     const pipeline = await column.pipeline("augment", augmentWgsl(p, wg));

@@ -11,8 +11,8 @@ export interface AugmentShape {
   cropSize: number;
   /** Channels. */
   channels: number;
-  /** Output multiplier. */
-  scale: number;
+  /** Output multiplier, or one per channel. */
+  scale: number | readonly number[];
 }
 
 /** out[i,c,y,x] = (img[s, oy+y, sx, c] - mean[c, oy+y, sx] + light[c]) * scale, params [count, 8]. */
@@ -33,7 +33,7 @@ export function augmentRef(
           const sy = oy + y, sx = flip ? ox + K - 1 - x : ox + x;
           const pixel = images[((s * S + sy) * S + sx) * C + c];
           const v = pixel - mean[(c * S + sy) * S + sx] + params[i * 8 + 4 + c];
-          out[((i * C + c) * K + y) * K + x] = v * scale;
+          out[((i * C + c) * K + y) * K + x] = v * (typeof scale === "number" ? scale : scale[c]);
         }
       }
     }

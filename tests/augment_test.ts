@@ -108,7 +108,13 @@ async function runAugment(
   images: Uint8Array,
   mean: Float32Array,
   params: Float32Array,
-  shape: { numImages: number; srcSize: number; cropSize: number; channels: number; scale: number },
+  shape: {
+    numImages: number;
+    srcSize: number;
+    cropSize: number;
+    channels: number;
+    scale: number | number[];
+  },
 ): Promise<Float32Array> {
   const col = await gpu();
   const { numImages, srcSize: S, cropSize: K, channels: C, scale } = shape;
@@ -150,6 +156,33 @@ Deno.test(
     });
   },
 );
+
+Deno.test("augment with a scale per channel (torchvision's normalisation)", GPU_TEST, async () => {
+  // (p - 255 m_c) / (255 s_c) with ImageNet's mean and std: the mean image holds 255 m_c.
+  const m = [0.485, 0.456, 0.406], sd = [0.229, 0.224, 0.225];
+  const shape = {
+    numImages: 2,
+    srcSize: 9,
+    cropSize: 8,
+    channels: 3,
+    scale: sd.map((v) => 1 / (255 * v)),
+  };
+  const images = randomImages(2, 9, 3, 12);
+  const mean = Float32Array.from({ length: 3 * 81 }, (_, i) => 255 * m[Math.floor(i / 81)]);
+  const params = trainCropParams(rng(13), 3, [0, 1, 1], 9, 8, {});
+  const got = await runAugment(images, mean, params, shape);
+  assertClose(got, augmentRef(images, mean, params, shape), {
+    shape: [3, 3, 8, 8],
+    what: "augment",
+  });
+  // By hand: pixel 255 of channel 0 becomes (1 - 0.485) / 0.229.
+  const one = await runAugment(new Uint8Array(2 * 81 * 3).fill(255), mean, params, shape);
+  assert.ok(Math.abs(one[0] - (1 - 0.485) / 0.229) < 1e-5, `${one[0]}`);
+  await assert.rejects(
+    async () => Augment.create(await gpu(), { count: 1, srcSize: 4, cropSize: 2, scale: [1, 2] }),
+    /augment: scale must be a finite number or 3 finite numbers \(one per channel\), got \[1,2\]/,
+  );
+});
 
 Deno.test(
   "augment: ten-crop params produce the 10 expected crops; channels 1",

@@ -14,6 +14,7 @@
 // same concatenation and sums are on-device `Slice` dispatches and the whole step is a
 // single submit. The tensors are allocated once, from the plan, at creation.
 
+import { AvgPool } from "../kernels/avgpool.ts";
 import type { Column } from "../kernels/columns.ts";
 import { Slice } from "../kernels/concat.ts";
 import { Conv2d, ConvWorkspace } from "../kernels/conv2d.ts";
@@ -28,19 +29,27 @@ import { Sgd } from "../kernels/sgd.ts";
 import { SoftmaxCrossEntropy } from "../kernels/softmax_xent.ts";
 import { readTensors, Tensor } from "../kernels/tensor.ts";
 import { exchange } from "../kernels/transfer.ts";
-import { type AlexNetConfig, joinParameter, parameterShapes, splitParameter } from "./config.ts";
+import {
+  type AlexNetConfig,
+  joinParameter,
+  type LrnLayer,
+  type MaxPoolLayer,
+  partsOf,
+  splitParameter,
+  type Stage,
+} from "./config.ts";
 import {
   checkMemoryPlan,
   columnOf,
+  type ColumnTensors,
   convParams,
-  type ExchangeStage,
-  type Half,
-  HALVES,
-  type LayerStage,
-  networkStages,
+  type NetworkPlan,
+  type ParameterTensors,
+  type PartTensors,
+  type PlannedExchange,
+  type PlannedLayer,
+  planNetwork,
   type PlanOptions,
-  planTensors,
-  type Stage,
   type TensorSpec,
 } from "./plan.ts";
 
@@ -122,16 +131,22 @@ export interface AlexNetOptions {
 /** What {@link AlexNet.readParameters} reads: weights, their gradients or momentum. */
 export type ParameterKind = "weight" | "grad" | "momentum";
 
-const SUFFIX: Record<ParameterKind, string> = { weight: "", grad: ".grad", momentum: ".v" };
-
 function mix(a: number, b: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ b;
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+function need<T>(t: T | undefined, what: string): T {
+  if (t === undefined) {
+    throw new Error(`AlexNet.${what}: this network was created for inference only`);
+  }
+  return t;
+}
+
 /**
- * The two-column network with every tensor allocated and every pipeline compiled.
+ * The network with every tensor allocated and every pipeline compiled: the config's
+ * layer table, planned (model/plan.ts) and bound to kernels.
  *
  * @example
  * ```ts ignore
@@ -150,14 +165,14 @@ export class AlexNet {
   readonly batch: number;
   /** The devices. */
   readonly columns: readonly Column[];
-  /** The paper's table: per-half layers and exchanges in forward order. */
-  readonly stages: readonly Stage[];
-  /** Every planned tensor, by key (`h<half>:<name>` or `c<column>:<name>`). */
-  readonly tensors: ReadonlyMap<string, Tensor>;
-  /** The planned specs the tensors were allocated from. */
+  /** The typed plan bound to GPU tensors: every stage's tensors, per part and column. */
+  readonly plan: NetworkPlan<Tensor>;
+  /** The planned specs the tensors were allocated from, in allocation order. */
   readonly specs: readonly TensorSpec[];
   /** Created for inference only (see AlexNetOptions.inference). */
   readonly inference: boolean;
+  /** Parts of the network: 2 for the paper's two columns, 1 for a one-column network. */
+  readonly parts: 1 | 2;
   #nodes: Node[] = [];
   #workspaces = new Map<number, ConvWorkspace>();
   #options: PlanOptions;
@@ -165,26 +180,32 @@ export class AlexNet {
   #sgd: Sgd[] = [];
   #finite: NonFinite[] = [];
 
-  private constructor(opts: AlexNetOptions, specs: TensorSpec[], tensors: Map<string, Tensor>) {
+  private constructor(opts: AlexNetOptions, plan: NetworkPlan<Tensor>, specs: TensorSpec[]) {
     this.#options = { winogradMinPairs: opts.winogradMinPairs, inference: opts.inference };
     this.inference = opts.inference ?? false;
     this.config = opts.config;
     this.batch = opts.batch;
     this.columns = opts.columns;
-    this.stages = networkStages(opts.config, opts.batch);
+    this.parts = partsOf(opts.config);
+    this.plan = plan;
     this.specs = specs;
-    this.tensors = tensors;
+  }
+
+  /** The stage table: layers and exchanges in forward order. */
+  get stages(): readonly Stage[] {
+    return this.plan.stages.map((s) => s.stage);
+  }
+
+  /** Column `c`'s tensors: data, logits, loss and its readouts. */
+  io(c: number): ColumnTensors<Tensor> {
+    return this.plan.columns[c];
   }
 
   /** Column `c`'s Winograd scratch, over its planned tensors when the plan has them. */
   #workspace(c: number): ConvWorkspace {
     let ws = this.#workspaces.get(c);
     if (!ws) {
-      const key = (k: string) => `c${c}:workspace.${k}`;
-      const planned = this.tensors.has(key("U"))
-        ? { U: this.get(key("U")), M: this.get(key("M")), V: this.get(key("V")) }
-        : undefined;
-      this.#workspaces.set(c, ws = new ConvWorkspace(this.columns[c], planned));
+      this.#workspaces.set(c, ws = new ConvWorkspace(this.columns[c], this.io(c).workspace));
     }
     return ws;
   }
@@ -196,12 +217,15 @@ export class AlexNet {
       throw new RangeError(`AlexNet: columns must hold 1 or 2 columns, got ${count}`);
     }
     AlexNet.checkMemory(opts);
-    const specs = planTensors(opts.config, opts.batch, count, opts);
-    const tensors = new Map<string, Tensor>();
-    for (const s of specs) {
-      tensors.set(s.key, Tensor.zeros(opts.columns[s.column], s.shape, s.key, s.dtype));
-    }
-    const net = new AlexNet(opts, specs, tensors);
+    const specs: TensorSpec[] = [];
+    const plan = planNetwork<Tensor>(opts.config, opts.batch, count, opts, {
+      make: (s) => {
+        specs.push(s);
+        return Tensor.zeros(opts.columns[s.column], s.shape, s.key, s.dtype);
+      },
+      view: (t, shape) => t.view(shape),
+    });
+    const net = new AlexNet(opts, plan, specs);
     await net.#build(opts);
     return net;
   }
@@ -225,49 +249,27 @@ export class AlexNet {
     return this.columns.length as 1 | 2;
   }
 
-  /** The tensor with key `key`; throws naming the key when it is not planned. */
-  get(key: string): Tensor {
-    const t = this.tensors.get(key);
-    if (!t) throw new Error(`AlexNet: no planned tensor ${key}`);
-    return t;
-  }
-
-  /** A per-half tensor, e.g. `half(1, "conv3.y")`. */
-  half(h: Half, name: string): Tensor {
-    return this.get(`h${h}:${name}`);
-  }
-
-  /** A per-column tensor, e.g. `col(0, "logits")`. */
-  col(c: number, name: string): Tensor {
-    return this.get(`c${c}:${name}`);
-  }
-
-  #trainable(what: string): void {
-    if (this.inference) {
-      throw new Error(`AlexNet.${what}: this network was created for inference only`);
-    }
-  }
-
-  /** Column index of half `h`. */
-  columnOf(h: Half): number {
-    return columnOf(h, this.columnCount);
+  /** Column index of part `p`. */
+  columnOf(p: number): number {
+    return columnOf(p, this.columnCount);
   }
 
   async #build(opts: AlexNetOptions): Promise<void> {
     const seed = opts.seed ?? 0;
-    const p = opts.dropout ?? this.config.dropout;
-    for (const [i, s] of this.stages.entries()) {
-      if (s.type === "exchange") this.#nodes.push(await this.#exchange(s));
-      else {
-        const halves = await Promise.all(
-          HALVES.map((h) => this.#layer(s, h, p, mix(seed, i * 2 + h))),
-        );
-        this.#nodes.push({
-          name: s.name,
-          forward: (rec, mode) => halves.forEach((l) => l.forward(rec, mode)),
-          backward: (rec, step) => halves.forEach((l) => l.backward(rec, step)),
-        });
+    for (const [i, s] of this.plan.stages.entries()) {
+      if (s.stage.type === "exchange") {
+        this.#nodes.push(await this.#exchange(s as PlannedExchange<Tensor>));
+        continue;
       }
+      const layer = s as PlannedLayer<Tensor>;
+      const parts = await Promise.all(
+        layer.parts.map((t, p) => this.#layer(layer, p, t, opts.dropout, mix(seed, i * 2 + p))),
+      );
+      this.#nodes.push({
+        name: layer.stage.name,
+        forward: (rec, mode) => parts.forEach((l) => l.forward(rec, mode)),
+        backward: (rec, step) => parts.forEach((l) => l.backward(rec, step)),
+      });
     }
     for (const [i, c] of this.columns.entries()) {
       this.#xent.push(
@@ -281,34 +283,28 @@ export class AlexNet {
     }
   }
 
-  /** One half of a layer: its kernel bound to its tensors. */
-  async #layer(s: LayerStage, h: Half, p: number, seed: number): Promise<Node> {
-    const c = this.columnOf(h);
+  /** One part of a layer: its kernel bound to its planned tensors. */
+  async #layer(
+    planned: PlannedLayer<Tensor>,
+    p: number,
+    t: PartTensors<Tensor>,
+    dropout: number | undefined,
+    seed: number,
+  ): Promise<Node> {
+    const s = planned.stage;
+    const c = t.column;
     const column = this.columns[c];
-    const x = s.input.from === "image"
-      ? this.col(c, "input")
-      : s.input.from === "exchange"
-      ? this.col(c, s.input.name)
-      : this.half(h, `${s.input.name}.y`);
+    const { x, y } = t;
     // Gradients exist only in a training plan; an inference network's backward throws
     // before it would read them.
-    const grad = (key: string): Tensor =>
-      this.inference ? undefined as unknown as Tensor : this.half(h, key);
-    const dX = s.input.from === "image"
-      ? undefined
-      : s.input.from === "exchange"
-      ? grad(`${s.name}.dx`)
-      : grad(`${s.input.name}.dy`);
-    const y = this.half(h, `${s.name}.y`), dY = grad(`${s.name}.dy`);
+    const dY = t.dY!, dX = t.dX;
     const [n, ci, hi, wi] = s.inShape;
-    const out = s.outShape[h];
     switch (s.type) {
       case "conv": {
-        const w = this.half(h, `${s.param}.weight`), b = this.half(h, `${s.param}.bias`);
-        const dW = grad(`${s.param}.weight.grad`);
-        const db = grad(`${s.param}.bias.grad`);
+        const w = t.weight!.value, b = t.bias!.value;
+        const dW = t.weight!.grad!, db = t.bias!.grad!;
         const conv = await Conv2d.create(column, {
-          ...convParams(s, h, this.#options),
+          ...convParams(s, p, this.#options),
           workspace: this.#workspace(c),
         });
         return {
@@ -318,7 +314,7 @@ export class AlexNet {
         };
       }
       case "lrn": {
-        const { size, alpha, beta, k } = this.config.lrn;
+        const { size, alpha, beta, k } = s.layer as LrnLayer;
         const lrn = await Lrn.create(column, {
           batch: n,
           channels: ci,
@@ -335,30 +331,44 @@ export class AlexNet {
           backward: (rec) => lrn.backward(rec.at(c), { x, y, dY, dX: dX! }),
         };
       }
-      case "pool": {
+      case "maxpool": {
+        const { size, stride } = s.layer as MaxPoolLayer;
         const pool = await MaxPool.create(column, {
           batch: n,
           channels: ci,
           height: hi,
           width: wi,
-          size: this.config.pool.size,
-          stride: this.config.pool.stride,
+          size,
+          stride,
         });
-        const argmax = this.half(h, `${s.name}.argmax`);
+        const argmax = t.argmax!;
         return {
           name: s.name,
           forward: (rec) => pool.forward(rec.at(c), { x, y, argmax }),
           backward: (rec) => pool.backward(rec.at(c), { argmax, dY, dX: dX! }),
         };
       }
-      case "linear": {
-        const w = this.half(h, `${s.param}.weight`), b = this.half(h, `${s.param}.bias`);
-        const dW = grad(`${s.param}.weight.grad`);
-        const db = grad(`${s.param}.bias.grad`);
+      case "avgpool": {
+        const pool = await AvgPool.create(column, {
+          batch: n,
+          channels: ci,
+          height: hi,
+          width: wi,
+          output: s.outShape[p][2],
+        });
+        return {
+          name: s.name,
+          forward: (rec) => pool.forward(rec.at(c), { x, y }),
+          backward: (rec) => pool.backward(rec.at(c), { dY, dX: dX! }),
+        };
+      }
+      case "fc": {
+        const w = t.weight!.value, b = t.bias!.value;
+        const dW = t.weight!.grad!, db = t.bias!.grad!;
         const fc = await Linear.create(column, {
           batch: n,
           inFeatures: ci,
-          outFeatures: out[1],
+          outFeatures: s.outShape[p][1],
           relu: s.relu,
         });
         return {
@@ -369,7 +379,8 @@ export class AlexNet {
       }
       case "dropout": {
         // p = 0 keeps every unit: skip the kernel (a copy keeps the tensor graph static).
-        const drop = p > 0 ? await Dropout.create(column, { size: y.size, p }) : null;
+        const prob = dropout ?? (s.layer as { p: number }).p;
+        const drop = prob > 0 ? await Dropout.create(column, { size: y.size, p: prob }) : null;
         return {
           name: s.name,
           forward: (rec, mode) => {
@@ -386,17 +397,19 @@ export class AlexNet {
   }
 
   /** An exchange point: concatenation forward, summed (or sliced) gradients backward. */
-  async #exchange(s: ExchangeStage): Promise<Node> {
+  async #exchange(planned: PlannedExchange<Tensor>): Promise<Node> {
+    const s = planned.stage;
     const count = this.columnCount;
+    const parts = s.parts.length;
     const n = this.batch;
-    const total = s.parts[0] + s.parts[1];
-    const offsets = [0, s.parts[0]];
+    const total = s.parts.reduce((a, b) => a + b, 0);
+    const offsets = s.parts.map((_, k) => s.parts.slice(0, k).reduce((a, b) => a + b, 0));
     // slices[c][k]: where part k sits within a row of the concatenation, on column c.
     const slices = await Promise.all(
       this.columns.map((col) =>
         Promise.all(
-          HALVES.map((k) =>
-            Slice.create(col, { outer: n, part: s.parts[k], total, offset: offsets[k] })
+          s.parts.map((part, k) =>
+            Slice.create(col, { outer: n, part, total, offset: offsets[k] })
           ),
         )
       ),
@@ -406,56 +419,50 @@ export class AlexNet {
         this.columns.map((col, c) => Elementwise.create(col, { size: n * s.parts[c] })),
       )
       : [];
-    const out = (h: Half) => this.half(h, `${s.from}.y`);
-    const dOut = (h: Half) => this.half(h, `${s.from}.dy`);
-    const cat = (c: number) => this.col(c, s.name);
+    const out = planned.from;
+    const dOut = (p: number) => need(planned.dFrom[p], "backward");
+    const cols = planned.columns;
     return {
       name: s.name,
       forward: async (rec) => {
         if (count === 1) {
-          for (const h of HALVES) slices[0][h].place(rec.at(0), { x: out(h), y: cat(0) });
+          for (let p = 0; p < parts; p++) {
+            slices[0][p].place(rec.at(0), { x: out[p], y: cols[0].cat });
+          }
           return;
         }
-        for (const h of HALVES) slices[h][h].place(rec.at(h), { x: out(h), y: cat(h) });
+        for (const p of [0, 1]) slices[p][p].place(rec.at(p), { x: out[p], y: cols[p].cat });
         rec.flush();
-        await exchange(
-          HALVES.map((h) => ({ src: out(h), dst: this.col(1 - h, `${s.name}.remote`) })),
-        );
-        for (const c of HALVES) {
-          slices[c][1 - c].place(rec.at(c), { x: this.col(c, `${s.name}.remote`), y: cat(c) });
+        await exchange([0, 1].map((p) => ({ src: out[p], dst: cols[1 - p].remote! })));
+        for (const c of [0, 1]) {
+          slices[c][1 - c].place(rec.at(c), { x: cols[c].remote!, y: cols[c].cat });
         }
       },
       backward: async (rec) => {
         if (s.backward === "slice") {
-          // The loss ran on every column: each half slices its classes' gradient.
-          for (const h of HALVES) {
-            const c = this.columnOf(h);
-            slices[c][h].take(rec.at(c), { y: this.col(c, "dlogits"), x: dOut(h) });
+          // The loss ran on every column: each part slices its classes' gradient.
+          for (let p = 0; p < parts; p++) {
+            const c = this.columnOf(p);
+            slices[c][p].take(rec.at(c), { y: this.io(c).dlogits, x: dOut(p) });
           }
           return;
         }
-        const partial = (h: Half) => this.half(h, `${s.to}.dx`);
+        const partial = (p: number) => need(planned.partials[p], "backward");
         if (count === 1) {
-          for (const g of HALVES) {
-            slices[0][g].take(rec.at(0), { y: partial(0), x: dOut(g) });
-            slices[0][g].take(rec.at(0), { y: partial(1), x: dOut(g), accumulate: true });
+          for (let g = 0; g < parts; g++) {
+            for (let p = 0; p < parts; p++) {
+              slices[0][g].take(rec.at(0), { y: partial(p), x: dOut(g), accumulate: p > 0 });
+            }
           }
           return;
         }
-        for (const g of HALVES) {
+        for (const g of [0, 1]) {
           slices[g][g].take(rec.at(g), { y: partial(g), x: dOut(g) });
-          slices[g][1 - g].take(rec.at(g), { y: partial(g), x: this.col(g, `${s.name}.send`) });
+          slices[g][1 - g].take(rec.at(g), { y: partial(g), x: cols[g].send! });
         }
         rec.flush();
-        await exchange(
-          HALVES.map((g) => ({
-            src: this.col(g, `${s.name}.send`),
-            dst: this.col(1 - g, `${s.name}.recv`),
-          })),
-        );
-        for (const g of HALVES) {
-          adds[g].add(rec.at(g), { src: this.col(g, `${s.name}.recv`), dst: dOut(g) });
-        }
+        await exchange([0, 1].map((g) => ({ src: cols[g].send!, dst: cols[1 - g].recv! })));
+        for (const g of [0, 1]) adds[g].add(rec.at(g), { src: cols[g].recv!, dst: dOut(g) });
       },
     };
   }
@@ -471,28 +478,32 @@ export class AlexNet {
   /** Records loss, dLogits and top-1/top-5 hits on every column from `labels`. */
   loss(rec: Recorder): void {
     for (const [c, xent] of this.#xent.entries()) {
+      const io = this.io(c);
       xent.run(rec.at(c), {
-        logits: this.col(c, "logits"),
-        labels: this.col(c, "labels"),
-        loss: this.col(c, "loss"),
-        dLogits: this.col(c, "dlogits"),
-        hits: this.col(c, "hits"),
+        logits: io.logits,
+        labels: io.labels,
+        loss: io.loss,
+        dLogits: io.dlogits,
+        hits: io.hits,
       });
     }
   }
 
   /** Records softmax(logits) into column 0's `probs`. */
   softmax(rec: Recorder): void {
-    this.#xent[0].softmax(rec.at(0), {
-      logits: this.col(0, "logits"),
-      probs: this.col(0, "probs"),
-    });
+    this.#xent[0].softmax(rec.at(0), { logits: this.io(0).logits, probs: this.io(0).probs });
   }
 
   /** Records the backward pass from `dlogits` to every parameter gradient. */
   async backward(rec: Recorder, step: number): Promise<void> {
     this.#trainable("backward");
     for (let i = this.#nodes.length - 1; i >= 0; i--) await this.#nodes[i].backward(rec, step);
+  }
+
+  #trainable(what: string): void {
+    if (this.inference) {
+      throw new Error(`AlexNet.${what}: this network was created for inference only`);
+    }
   }
 
   /** Records one SGD update of every parameter on every column. */
@@ -503,54 +514,61 @@ export class AlexNet {
     }
   }
 
+  /** Column `c`'s parameters with their gradients and momentum, in plan order. */
   #params(c: number): { w: Tensor; dW: Tensor; v: Tensor }[] {
-    const list: { w: Tensor; dW: Tensor; v: Tensor }[] = [];
-    for (const h of HALVES) {
-      if (this.columnOf(h) !== c) continue;
-      for (const name of this.parameterNames()) {
-        list.push({
-          w: this.half(h, name),
-          dW: this.half(h, `${name}.grad`),
-          v: this.half(h, `${name}.v`),
-        });
-      }
+    return this.#onColumn(c).map(({ tensors: t }) => ({
+      w: t.value,
+      dW: need(t.grad, "sgd"),
+      v: need(t.momentum, "sgd"),
+    }));
+  }
+
+  /** Column `c`'s parameter parts: name and tensors, parts in order. */
+  #onColumn(c: number): { name: string; tensors: ParameterTensors<Tensor> }[] {
+    const list: { name: string; tensors: ParameterTensors<Tensor> }[] = [];
+    for (let p = 0; p < this.parts; p++) {
+      if (this.columnOf(p) !== c) continue;
+      for (const q of this.plan.parameters) list.push({ name: q.shape.name, tensors: q.parts[p] });
     }
     return list;
   }
 
   /** PyTorch parameter names in order ("conv1.weight", "conv1.bias", ...). */
   parameterNames(): string[] {
-    return parameterShapes(this.config).map((p) => p.name);
+    return this.plan.parameters.map((p) => p.shape.name);
   }
 
-  /** Writes whole (PyTorch-shaped) tensors into both halves' weights or momentum. */
+  #kind(t: ParameterTensors<Tensor>, kind: ParameterKind): Tensor {
+    if (kind === "weight") return t.value;
+    return need(kind === "grad" ? t.grad : t.momentum, `${kind} read`);
+  }
+
+  /** Writes whole (PyTorch-shaped) tensors into every part's weights or momentum. */
   writeParameters(values: ReadonlyMap<string, Float32Array>, kind: ParameterKind = "weight"): void {
-    for (const name of this.parameterNames()) {
-      const whole = values.get(name);
-      if (!whole) throw new Error(`AlexNet.writeParameters: missing ${name}`);
-      const halves = splitParameter(name, whole, this.config);
-      for (const h of HALVES) this.half(h, `${name}${SUFFIX[kind]}`).write(halves[h]);
+    for (const q of this.plan.parameters) {
+      const whole = values.get(q.shape.name);
+      if (!whole) throw new Error(`AlexNet.writeParameters: missing ${q.shape.name}`);
+      const parts = splitParameter(q.shape.name, whole, this.config);
+      q.parts.forEach((t, p) => this.#kind(t, kind).write(parts[p]));
     }
   }
 
-  /** Reads both halves of every parameter (or gradient, or momentum) as whole PyTorch tensors. */
+  /** Reads every part of every parameter (or gradient, or momentum) as whole PyTorch tensors. */
   async readParameters(kind: ParameterKind = "weight"): Promise<Map<string, Float32Array>> {
     // One mapping per column for all of them (a checkpoint reads every parameter).
-    const names = this.parameterNames();
-    const read = new Map<string, Float32Array>(); // key: "<half>:<name>"
+    const read = new Map<ParameterTensors<Tensor>, Float32Array>();
     await Promise.all(this.columns.map(async (column, c) => {
-      const keys = HALVES.filter((h) => this.columnOf(h) === c)
-        .flatMap((h) => names.map((n) => [h, n] as const));
+      const mine = this.#onColumn(c);
       const values = await readTensors(
         column,
-        keys.map(([h, n]) => this.half(h, `${n}${SUFFIX[kind]}`) as Tensor<"f32">),
+        mine.map(({ tensors }) => this.#kind(tensors, kind) as Tensor<"f32">),
       );
-      keys.forEach(([h, n], i) => read.set(`${h}:${n}`, values[i]));
+      mine.forEach(({ tensors }, i) => read.set(tensors, values[i]));
     }));
     const out = new Map<string, Float32Array>();
-    for (const name of names) {
-      const halves: [Float32Array, Float32Array] = [read.get(`0:${name}`)!, read.get(`1:${name}`)!];
-      out.set(name, joinParameter(name, halves, this.config));
+    for (const q of this.plan.parameters) {
+      const parts = q.parts.map((t) => read.get(t)!);
+      out.set(q.shape.name, joinParameter(q.shape.name, parts, this.config));
     }
     return out;
   }
@@ -589,17 +607,10 @@ export class AlexNet {
   ): Promise<{ name: string; count: number }[]> {
     const found = new Map<string, number>();
     await Promise.all(this.columns.map(async (_, c) => {
-      const names: string[] = [], tensors: Tensor[] = [];
-      for (const h of HALVES) {
-        if (this.columnOf(h) !== c) continue;
-        for (const name of this.parameterNames()) {
-          names.push(name);
-          tensors.push(this.half(h, `${name}${SUFFIX[kind]}`));
-        }
-      }
-      const counts = await this.#finite[c].count(tensors);
+      const mine = this.#onColumn(c);
+      const counts = await this.#finite[c].count(mine.map((m) => this.#kind(m.tensors, kind)));
       counts.forEach((n, i) => {
-        if (n > 0) found.set(names[i], (found.get(names[i]) ?? 0) + n);
+        if (n > 0) found.set(mine[i].name, (found.get(mine[i].name) ?? 0) + n);
       });
     }));
     return this.parameterNames().filter((n) => found.has(n)).map((name) => ({
@@ -620,6 +631,6 @@ export class AlexNet {
 
   /** Releases every tensor back to its column's pool. */
   dispose(): void {
-    for (const t of this.tensors.values()) t.dispose();
+    for (const t of this.plan.tensors) t.dispose();
   }
 }

@@ -183,7 +183,8 @@ function parseState(dir: string, text: string): { id: string; state: CheckpointS
   const state = json.state as CheckpointState;
   if (typeof state !== "object" || state === null) throw bad(`${file}: state is missing`);
   try {
-    validateConfig(state.config);
+    // A config in the older fixed form becomes its layer table here.
+    state.config = validateConfig(state.config);
   } catch (e) {
     throw bad(`${file}: state.${(e as Error).message}`);
   }

@@ -71,7 +71,7 @@ export async function classify(
     await net.forward(rec, { train: false, step: 0 });
     net.softmax(rec);
     rec.flush();
-    const probs = await net.col(0, "probs").read() as Float32Array;
+    const probs = await net.io(0).probs.read() as Float32Array;
     for (let i = 0; i < count * K; i++) sum[i] += probs[i];
   }
   if (views > 1) { for (let i = 0; i < sum.length; i++) sum[i] /= views; }

@@ -7,7 +7,8 @@
 // neuron biases in the remaining layers with the constant 0."
 // Our reading: the fully-connected HIDDEN layers are fc6 and fc7; fc8 is the output
 // layer, so its bias is 0 (a constant bias on every logit would not change the softmax
-// anyway). Biases 1: conv2, conv4, conv5, fc6, fc7. Biases 0: conv1, conv3, fc8.
+// anyway). Biases 1: conv2, conv4, conv5, fc6, fc7. Biases 0: conv1, conv3, fc8. Which
+// layers get 1 is data: each conv or fc entry's `initBias` in the config's layer table.
 //
 // "kaiming": weights N(0, 2 / fan_in) with fan_in = (in / groups) * kh * kw (He et al.
 // 2015), biases 0. N(0, 0.01) makes activations shrink layer by layer when widths are
@@ -31,9 +32,6 @@ export interface InitOptions {
   /** Overrides the weights' standard deviation ("paper": default 0.01). */
   std?: number;
 }
-
-/** Layers whose bias the paper sets to 1 (the rest get 0). */
-export const PAPER_BIAS_ONE: readonly string[] = ["conv2", "conv4", "conv5", "fc6", "fc7"];
 
 /**
  * Seeded initial parameters: `Map<name, Float32Array>` in PyTorch order and shapes.
@@ -62,15 +60,14 @@ export function initParameters(
   }
   const rng = new Rng(seed, "init");
   const out = new Map<string, Float32Array>();
-  for (const { name, shape } of parameterShapes(cfg)) {
+  for (const { name, shape, kind, initBias } of parameterShapes(cfg)) {
     const data = new Float32Array(sizeOf(shape));
-    const [layer, kind] = name.split(".");
     if (kind === "weight") {
       const fanIn = sizeOf(shape.slice(1));
       const std = opts.std ?? (scheme === "paper" ? 0.01 : Math.sqrt(2 / fanIn));
       rng.fillNormal(data, 0, std);
-    } else if (scheme === "paper" && PAPER_BIAS_ONE.includes(layer)) {
-      data.fill(1);
+    } else if (scheme === "paper") {
+      data.fill(initBias);
     }
     out.set(name, data);
   }

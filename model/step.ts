@@ -52,8 +52,11 @@ export interface TrainStepOptions {
   mean: Float32Array;
   /** PCA of the training pixels for the lighting noise (eigvecs 3x3 row-major, column i = p_i). */
   pca?: { eigvecs: Float32Array; eigvals: Float32Array };
-  /** Multiplies the mean-subtracted pixels (default 1: the paper's 0..255 scale). */
-  inputScale?: number;
+  /**
+   * Multiplies the mean-subtracted pixels (default 1: the paper's 0..255 scale); one
+   * number per channel for a per-channel normalisation (torchvision: 1 / (255 std_c)).
+   */
+  inputScale?: number | readonly number[];
 }
 
 /**
@@ -115,7 +118,7 @@ export class TrainStep {
         scale: opts.inputScale ?? 1,
       })
     ));
-    for (let c = 0; c < net.columns.length; c++) net.col(c, "mean").write(opts.mean);
+    for (let c = 0; c < net.columns.length; c++) net.io(c).mean.write(opts.mean);
     return new TrainStep(net, augment, opts);
   }
 
@@ -126,14 +129,14 @@ export class TrainStep {
   write(rec: Recorder, images: Uint8Array, rows: Float32Array, labels?: Uint32Array): void {
     const { net } = this;
     for (let c = 0; c < net.columns.length; c++) {
-      net.col(c, "images").write(images);
-      net.col(c, "crops").write(rows);
-      if (labels) net.col(c, "labels").write(labels);
+      net.io(c).images.write(images);
+      net.io(c).crops.write(rows);
+      if (labels) net.io(c).labels.write(labels);
       this.#augment[c].run(rec.at(c), {
-        images: net.col(c, "images"),
-        mean: net.col(c, "mean"),
-        params: net.col(c, "crops"),
-        out: net.col(c, "input"),
+        images: net.io(c).images,
+        mean: net.io(c).mean,
+        params: net.io(c).crops,
+        out: net.io(c).input,
       });
     }
   }
@@ -185,8 +188,8 @@ export class TrainStep {
   ): Promise<StepResult> {
     const { net } = this;
     for (let c = 0; c < net.columns.length; c++) {
-      net.col(c, "input").write(input);
-      net.col(c, "labels").write(Uint32Array.from(labels));
+      net.io(c).input.write(input);
+      net.io(c).labels.write(Uint32Array.from(labels));
     }
     return await this.#train(new Recorder(net.columns, `step ${opts.step}`), opts);
   }
@@ -200,8 +203,8 @@ export class TrainStep {
     net.loss(rec);
     const n = net.batch;
     const enc = rec.at(0).raw();
-    enc.copyBufferToBuffer(net.col(0, "loss").buffer, 0, this.#readback, 0, n * 4);
-    enc.copyBufferToBuffer(net.col(0, "hits").buffer, 0, this.#readback, n * 4, 8);
+    enc.copyBufferToBuffer(net.io(0).loss.buffer, 0, this.#readback, 0, n * 4);
+    enc.copyBufferToBuffer(net.io(0).hits.buffer, 0, this.#readback, n * 4, 8);
     rec.flush();
     const c0 = net.columns[0];
     // Started now so its poll interval overlaps the backward (see the header).

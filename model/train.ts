@@ -26,7 +26,7 @@ import { AlexNetError, DataError } from "../errors.ts";
 import { AlexNet } from "./alexnet.ts";
 import { loadCheckpoint, recoverCheckpoint } from "./checkpoint.ts";
 import { Checkpointer } from "./checkpointing.ts";
-import { type AlexNetConfig, validateConfig } from "./config.ts";
+import { type AlexNetConfig, dropoutOf, parameterShapes, validateConfig } from "./config.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
 import type { RunRecipe, TrainEvent } from "./events.ts";
 import { initParameters, type InitScheme } from "./init.ts";
@@ -81,7 +81,7 @@ export interface TrainOptions {
   /** Overrides the weight init's standard deviation. */
   initStd?: number;
   /**
-   * Multiplies fc8's initial weights (default 1). A small gain (e.g. 0.05) starts the
+   * Multiplies the logits layer's (fc8's) initial weights (default 1). A small gain (e.g. 0.05) starts the
    * logits near zero, so the first updates of a kaiming-initialised small config do not
    * come from a saturated softmax (which kills conv5's units in a few steps).
    */
@@ -207,7 +207,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         std: options.initStd,
       });
       const gain = run.recipe.outputGain;
-      if (gain !== 1) init.get("fc8.weight")!.forEach((v, i, a) => a[i] = v * gain);
+      const logits = parameterShapes(cfg).filter((p) => p.kind === "weight").at(-1)!.name;
+      if (gain !== 1) init.get(logits)!.forEach((v, i, a) => a[i] = v * gain);
       net.writeParameters(init, "weight");
       net.clearMomentum();
     }
@@ -392,7 +393,7 @@ function resolveRun(options: TrainOptions): Run {
     init: options.init ?? "paper",
     outputGain: options.outputGain ?? 1,
     inputScale: options.inputScale ?? 1,
-    dropout: options.dropout ?? cfg.dropout,
+    dropout: options.dropout ?? dropoutOf(cfg),
     augment: options.augment !== false,
     // Greyscale data has no colour to shift: the lighting is off (its report says so).
     lighting: options.lighting !== false && ds.pca.colour,

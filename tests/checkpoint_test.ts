@@ -346,8 +346,8 @@ Deno.test("checkpoint: load names what is wrong", async () => {
     ["format", editState((j) => j.format = "other"), /state\.json: format is "other"/],
     [
       "config",
-      editState((j) => j.state.config.conv[1].out = 33),
-      /state\.json: state\.config tiny: conv\[1\]\.out must be an even positive integer/,
+      editState((j) => j.state.config.layers[4].out = 33),
+      /state\.json: state\.config tiny: layers\[4\] \(conv "conv2"\)\.out must be an even positive integer/,
     ],
     ["step", editState((j) => j.state.step = -1), /state\.step must be a non-negative integer/],
     [

@@ -3,10 +3,13 @@ import {
   type AlexNetConfig,
   configFor,
   configs,
+  dropoutOf,
   joinParameter,
-  layerShapes,
+  type LayerStage,
+  networkStages,
   parameterCount,
   parameterShapes,
+  partsOf,
   sizeOf,
   splitParameter,
   validateConfig,
@@ -14,12 +17,35 @@ import {
 import { initParameters } from "../model/init.ts";
 import { Rng } from "../model/rng.ts";
 
+const layers = (c: AlexNetConfig, batch = 2) =>
+  networkStages(c, batch).filter((s): s is LayerStage => s.type !== "exchange");
+
 Deno.test("paper config has 60,965,224 parameters and the paper's spatial sizes", () => {
   assert.equal(parameterCount(configs.paper), 60_965_224);
-  const sides = layerShapes(configs.paper, 2)
-    .filter((l) => l.kind === "conv" || l.kind === "pool")
-    .map((l) => l.output[0][2]);
+  const sides = layers(configs.paper)
+    .filter((l) => l.type === "conv" || l.type === "maxpool")
+    .map((l) => l.outShape[0][2]);
   assert.deepEqual(sides, [55, 27, 27, 13, 13, 13, 13, 6]);
+});
+
+Deno.test("the paper's layer table, as JSON, is the paper's network", () => {
+  // The table round-trips through JSON (the PyTorch and TF.js peers read it so).
+  const table = JSON.parse(JSON.stringify(configs.paper)) as AlexNetConfig;
+  assert.deepEqual(validateConfig(table), configs.paper);
+  const row = (l: AlexNetConfig["layers"][number]) =>
+    l.kind === "conv"
+      ? `${l.name}:${l.out}/${l.kernel}s${l.stride}:${l.placement}`
+      : l.kind === "fc"
+      ? `${l.name}:${l.out}:${l.placement}`
+      : "name" in l
+      ? l.name
+      : l.kind;
+  assert.equal(
+    table.layers.map(row).join(" "),
+    "conv1:96/11s4:cross relu lrn1 pool1 conv2:256/5s1:split relu lrn2 pool2 " +
+      "conv3:384/3s1:cross relu conv4:384/3s1:split relu conv5:256/3s1:split relu pool5 " +
+      "flatten fc6:4096:cross relu dropout6 fc7:4096:cross relu dropout7 fc8:classes:cross",
+  );
 });
 
 Deno.test("paper parameter shapes match PyTorch's names, order and grouped shapes", () => {
@@ -48,9 +74,9 @@ Deno.test("paper parameter shapes match PyTorch's names, order and grouped shape
   assert.deepEqual(p[4].columns, [[192, 256, 3, 3], [192, 256, 3, 3]]);
 });
 
-Deno.test("paper per-column activation shapes follow the shapes table", () => {
-  const byName = new Map(layerShapes(configs.paper, 8).map((l) => [l.name, l]));
-  const io = (n: string) => [byName.get(n)!.input[0], byName.get(n)!.output[0]];
+Deno.test("paper per-column activation shapes follow the layer table", () => {
+  const byName = new Map(layers(configs.paper, 8).map((l) => [l.name, l]));
+  const io = (n: string) => [byName.get(n)!.inShape, byName.get(n)!.outShape[0]];
   assert.deepEqual(io("conv1"), [[8, 3, 224, 224], [8, 48, 55, 55]]);
   assert.deepEqual(io("lrn1"), [[8, 48, 55, 55], [8, 48, 55, 55]]);
   assert.deepEqual(io("conv2"), [[8, 48, 27, 27], [8, 128, 27, 27]]);
@@ -60,25 +86,30 @@ Deno.test("paper per-column activation shapes follow the shapes table", () => {
   assert.deepEqual(io("fc6"), [[8, 9216], [8, 2048]]);
   assert.deepEqual(io("fc7"), [[8, 4096], [8, 2048]]);
   assert.deepEqual(io("fc8"), [[8, 4096], [8, 500]]);
-  const exchanges = layerShapes(configs.paper, 8).filter((l) => l.exchange).map((l) => l.name);
-  assert.deepEqual(exchanges, ["conv3", "fc6", "fc7", "fc8"]);
+  const exchanges = layers(configs.paper, 8).filter((l) => l.input.from === "exchange");
+  assert.deepEqual(exchanges.map((l) => l.name), ["conv3", "fc6", "fc7", "fc8"]);
+  // ReLU is fused into every conv and fc but the logits layer.
+  const relu = layers(configs.paper).filter((l) => l.relu).map((l) => l.name);
+  assert.deepEqual(relu, ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]);
 });
 
 Deno.test("small and tiny keep the topology with their own pyramids", () => {
   const sides = (c: AlexNetConfig) =>
-    layerShapes(c, 1).filter((l) => l.kind === "conv" || l.kind === "pool").map((l) =>
-      l.output[0][2]
+    layers(c, 1).filter((l) => l.type === "conv" || l.type === "maxpool").map((l) =>
+      l.outShape[0][2]
     );
   assert.deepEqual(sides(configs.small), [32, 15, 15, 7, 7, 7, 7, 3]);
   assert.deepEqual(sides(configs.tiny), [32, 15, 15, 7, 7, 7, 7, 3]);
   for (const c of [configs.small, configs.tiny]) {
-    const kinds = layerShapes(c, 1).map((l) => l.name).join(" ");
+    const kinds = layers(c, 1).map((l) => l.name).join(" ");
     assert.equal(
       kinds,
       "conv1 lrn1 pool1 conv2 lrn2 pool2 conv3 conv4 conv5 pool5 fc6 dropout6 fc7 dropout7 fc8",
     );
-    assert.deepEqual(c.conv.map((l) => l.groups), [1, 2, 1, 2, 2]);
-    assert.equal(c.dropout, 0.5);
+    const convs = c.layers.filter((l) => l.kind === "conv");
+    assert.deepEqual(convs.map((l) => l.placement), ["cross", "split", "cross", "split", "split"]);
+    assert.equal(dropoutOf(c), 0.5);
+    assert.equal(partsOf(c), 2);
   }
   // Hand-counted: conv 1216 + 6432 + 13872 + 10416 + 6944, fc 36992 + 16512 + 1290.
   assert.equal(parameterCount(configs.tiny), 93_674);
@@ -86,46 +117,123 @@ Deno.test("small and tiny keep the topology with their own pyramids", () => {
   assert.equal(parameterCount(configs.small), 2_819_274);
 });
 
+Deno.test("torchvision: one column, torchvision's names, 61,100,840 parameters", () => {
+  const c = configs.torchvision;
+  assert.equal(partsOf(c), 1);
+  // torchvision.models.alexnet(): sum of p.numel() over parameters().
+  assert.equal(parameterCount(c), 61_100_840);
+  assert.deepEqual(
+    parameterShapes(c).filter((p) => p.kind === "weight").map((p) => `${p.name}[${p.shape}]`),
+    [
+      "features.0.weight[64,3,11,11]",
+      "features.3.weight[192,64,5,5]",
+      "features.6.weight[384,192,3,3]",
+      "features.8.weight[256,384,3,3]",
+      "features.10.weight[256,256,3,3]",
+      "classifier.1.weight[4096,9216]",
+      "classifier.4.weight[4096,4096]",
+      "classifier.6.weight[1000,4096]",
+    ],
+  );
+  const stages = networkStages(c, 2);
+  assert.deepEqual(stages.filter((s) => s.type === "exchange").map((s) => s.name), ["logits"]);
+  const avg = layers(c).find((l) => l.type === "avgpool")!;
+  assert.deepEqual([avg.inShape, avg.outShape], [[2, 256, 6, 6], [[2, 256, 6, 6]]]);
+  // Dropout comes before fc6 and fc7 (torchvision's classifier.0 and .3).
+  const order = layers(c).slice(-5).map((l) => l.name).join(" ");
+  assert.equal(order, "classifier.0 classifier.1 classifier.3 classifier.4 classifier.6");
+});
+
 Deno.test("configFor copies a built-in config with the dataset's classes", () => {
   const c = configFor("tiny", 7);
   assert.equal(c.classes, 7);
   assert.equal(configs.tiny.classes, 10, "the built-in config is not mutated");
-  c.conv[0].out = 2;
-  assert.equal(configs.tiny.conv[0].out, 16);
+  (c.layers[0] as { out: number }).out = 2;
+  assert.equal((configs.tiny.layers[0] as { out: number }).out, 16);
   // Odd class counts split ceil/floor over the columns.
-  assert.deepEqual(layerShapes(c, 3).at(-1)!.output, [[3, 4], [3, 3]]);
+  assert.deepEqual(layers(c, 3).at(-1)!.outShape, [[3, 4], [3, 3]]);
   assert.throws(
     () => configFor("huge"),
-    /unknown name "huge" \(expected one of paper, small, tiny\)/,
+    /unknown name "huge" \(expected one of paper, small, tiny, torchvision\)/,
   );
   assert.throws(() => configFor("tiny", 1), /config tiny: classes must be an integer >= 2, got 1/);
 });
 
-Deno.test("validateConfig names the bad field", () => {
-  const bad = (edit: (c: AlexNetConfig) => void, msg: RegExp) => {
+Deno.test("validateConfig names the bad layer and what it expected", () => {
+  const bad = (edit: (c: AlexNetConfig, l: Record<string, unknown>[]) => void, msg: RegExp) => {
     const c = structuredClone(configs.tiny) as AlexNetConfig;
-    edit(c);
+    edit(c, c.layers as unknown as Record<string, unknown>[]);
     assert.throws(() => validateConfig(c), msg);
   };
-  bad((c) => c.conv[2].out = 47, /config tiny: conv\[2\]\.out must be an even positive integer/);
-  bad((c) => c.conv[0].groups = 2, /conv\[0\]\.groups must be 1 \(both columns see the image\)/);
+  // tiny's table: 0 conv1, 1 relu, 2 lrn1, 3 pool1, 4 conv2, ..., 8 conv3, 14 pool5, 15 flatten, 16 fc6, 18 dropout6.
   bad(
-    (c) => (c.conv[3] as { groups: number }).groups = 3,
-    /conv\[3\]\.groups must be 1 or 2, got 3/,
+    (_, l) => l[8].out = 47,
+    /layers\[8\] \(conv "conv3"\)\.out must be an even positive integer \(2 columns\), got 47/,
   );
-  bad((c) => c.conv[1].padding = 5, /conv\[1\]\.padding must be an integer in \[0, kernel\)/);
-  bad((c) => c.fc = [128, 127], /fc must be two even positive integers/);
-  bad((c) => c.dropout = 1, /dropout must be a number in \[0, 1\)/);
-  bad((c) => c.lrn.size = 4, /lrn\.size must be an odd positive integer/);
-  bad((c) => c.lrn.alpha = NaN, /lrn\.alpha must be a finite non-negative number/);
+  bad(
+    (_, l) => l[0].placement = "split",
+    /layers\[0\] \(conv "conv1"\)\.placement must be "cross" \(its input is not split/,
+  );
+  bad(
+    (_, l) => l[4].placement = "whole",
+    /layers\[4\] \(conv "conv2"\)\.placement must be "cross" or "split"/,
+  );
+  bad(
+    (_, l) => l[4].padding = 5,
+    /layers\[4\] \(conv "conv2"\)\.padding must be an integer in \[0, kernel\)/,
+  );
+  bad((_, l) => l[18].p = 1, /layers\[18\] \(dropout "dropout6"\)\.p must be a number in \[0, 1\)/);
+  bad((_, l) => l[2].size = 4, /layers\[2\] \(lrn "lrn1"\)\.size must be an odd positive integer/);
+  bad((_, l) => l[2].alpha = NaN, /lrn1"\)\.alpha must be a finite non-negative number/);
+  bad((_, l) => l[2].kind = "batchnorm", /layers\[2\]\.kind must be one of conv, fc, lrn, maxpool/);
+  bad((_, l) => l[3].name = "conv1", /layers\[3\]\.name must be a unique non-empty string/);
+  bad(
+    (c) => c.layers.splice(1, 0, { kind: "relu" }),
+    /layers\[2\] \(relu\) must be right after a conv or fc layer/,
+  );
+  bad((c) => c.layers.splice(15, 1), /layers\[15\] \(fc "fc6"\) must be after a flatten/);
+  bad((c) => c.layers.splice(22), /the network's output must be 10 features \(classes\), got 128/);
   bad((c) => c.storedSize = 16, /storedSize must be an integer >= inputSize \(32\), got 16/);
   bad((c) => (c as { inChannels: number }).inChannels = 1, /inChannels must be 3/);
-  bad((c) => (c.pool as { size: number }).size = 2, /pool must be \{size: 3, stride: 2\}/);
   // A pyramid that collapses is reported at the layer where it does.
-  bad((c) => c.inputSize = c.storedSize = 8, /conv\[4\]\.pool must be applied to a side >= 3/);
-  bad((c) => c.conv = [] as unknown as AlexNetConfig["conv"], /conv must be an array of 5/);
+  bad(
+    (c) => c.inputSize = c.storedSize = 8,
+    /layers\[14\] \(maxpool "pool5"\) must be applied to a side >= 3/,
+  );
+  bad((c) => c.layers = [], /layers must be a non-empty array of layers/);
   assert.throws(() => validateConfig(null), /config \(unnamed\): the config must be an object/);
   for (const c of Object.values(configs)) validateConfig(structuredClone(c));
+});
+
+Deno.test("a config in the fixed five-conv form older checkpoints hold becomes its table", () => {
+  const conv = (
+    out: number,
+    k: number,
+    s: number,
+    p: number,
+    groups: number,
+    lrn: boolean,
+    pool: boolean,
+  ) => ({ out, kernel: k, stride: s, padding: p, groups, lrn, pool, relu: true });
+  const legacy = {
+    name: "tiny",
+    inputSize: 32,
+    storedSize: 36,
+    inChannels: 3,
+    classes: 10,
+    conv: [
+      conv(16, 5, 1, 2, 1, true, true),
+      conv(32, 5, 1, 2, 2, true, true),
+      conv(48, 3, 1, 1, 1, false, false),
+      conv(48, 3, 1, 1, 2, false, false),
+      conv(32, 3, 1, 1, 2, false, true),
+    ],
+    fc: [128, 128],
+    dropout: 0.5,
+    lrn: { size: 5, alpha: 1e-4, beta: 0.75, k: 2 },
+    pool: { size: 3, stride: 2 },
+  };
+  assert.deepEqual(validateConfig(legacy), configs.tiny);
 });
 
 Deno.test("splitParameter/joinParameter: halves are the first-dimension slices", () => {
@@ -170,6 +278,7 @@ Deno.test("paper init: N(0, 0.01) weights, biases 1 in conv2/4/5 and fc6/7, 0 el
     const d = w.get(p.name)!;
     assert.equal(d.length, sizeOf(p.shape));
     if (p.name.endsWith(".bias")) {
+      // The paper's section 5, by hand: 1 in conv2, conv4, conv5, fc6, fc7.
       const one = ["conv2", "conv4", "conv5", "fc6", "fc7"].includes(p.name.split(".")[0]);
       assert.ok(d.every((v) => v === (one ? 1 : 0)), p.name);
     }

@@ -48,7 +48,7 @@ async function run(
   const input = get("input").data as Float32Array;
   const labels = get("labels").data as Int32Array;
   const r = await step.runInput(input, labels, { step: 0, hyper: { lr: 0.01 }, update });
-  const logits = await net.col(0, "logits").read() as Float32Array;
+  const logits = await net.io(0).logits.read() as Float32Array;
   const grads = await net.readParameters("grad");
   const after = await net.readParameters("weight");
   step.dispose();

@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
-import { configFor, configs, parameterShapes, sizeOf } from "../model/config.ts";
+import {
+  configFor,
+  configs,
+  type ExchangeStage,
+  networkStages,
+  parameterShapes,
+  sizeOf,
+} from "../model/config.ts";
 import { MemoryPlanError } from "../errors.ts";
 import {
   accountedBytes,
   checkMemoryPlan,
   computeMemoryPlan,
-  type ExchangeStage,
-  networkStages,
+  type PlannedLayer,
+  planNetwork,
+  type TensorSpec,
 } from "../model/plan.ts";
 
 const GiB = 2 ** 30;
@@ -55,9 +63,10 @@ Deno.test("the paper's exchange points are exactly conv3, fc6, fc7, fc8 and the 
   assert.deepEqual(ex[0].parts, [128 * 13 * 13, 128 * 13 * 13]);
 });
 
-Deno.test("which layers cross columns follows the config's groups (data, not code)", () => {
+Deno.test("which layers cross columns follows the layer table's placements (data, not code)", () => {
   const cfg = configFor("tiny", 7);
-  cfg.conv[3].groups = 1; // conv4 now reads both columns
+  const conv4 = cfg.layers.find((l) => l.kind === "conv" && l.name === "conv4")!;
+  (conv4 as { placement: string }).placement = "cross"; // conv4 now reads both columns
   const names = networkStages(cfg, 2).filter((s) => s.type === "exchange").map((s) => s.name);
   assert.deepEqual(names, ["conv3.x", "conv4.x", "fc6.x", "fc7.x", "fc8.x", "logits"]);
   // 7 classes: column 0 computes 4 of them, column 1 three.
@@ -108,5 +117,46 @@ Deno.test("checkMemoryPlan refuses a batch that cannot fit, naming the tensor an
   assert.throws(
     () => checkMemoryPlan(configs.tiny, 4, 1, { ...limits, bytesPerColumn: 1000 }),
     /no batch fits$/,
+  );
+});
+
+Deno.test("the typed plan wires every stage to its input, its gradient and its parameters", () => {
+  const plan = planNetwork(configs.tiny, 4, 2);
+  const layer = (name: string) =>
+    plan.stages.find((s) => s.stage.name === name) as PlannedLayer<TensorSpec>;
+  const conv3 = layer("conv3"), pool2 = layer("pool2"), conv4 = layer("conv4");
+  // conv3 reads the exchange on its own column and writes its partial input gradient.
+  assert.equal(conv3.parts[1].x.key, "c1:conv3.x");
+  assert.equal(conv3.parts[1].dX!.key, "h1:conv3.dx");
+  assert.equal(conv3.parts[0].weight!.grad!.key, "h0:conv3.weight.grad");
+  assert.equal(conv3.parts[0].bias!.momentum!.key, "h0:conv3.bias.v");
+  // conv4 reads conv3's output of its own part and writes conv3's dY.
+  assert.equal(conv4.parts[1].x, conv3.parts[1].y);
+  assert.equal(conv4.parts[1].dX, conv3.parts[1].dY);
+  assert.equal(pool2.parts[0].argmax!.dtype, "u32");
+  // fc6 reads the exchange of pool5's outputs, flattened.
+  assert.deepEqual(layer("fc6").parts[0].x.shape, [4, 288]);
+  // The first conv reads the image and has no input gradient.
+  assert.equal(layer("conv1").parts[0].x, plan.columns[0].input);
+  assert.equal(layer("conv1").parts[0].dX, undefined);
+  // An inference plan has no gradients or momentum anywhere.
+  const infer = planNetwork(configs.tiny, 4, 1, { inference: true });
+  assert.ok(
+    infer.tensors.every((t) => !["gradient", "parameterGrad", "momentum"].includes(t.role)),
+  );
+  assert.equal((infer.stages[0] as PlannedLayer<TensorSpec>).parts[0].dY, undefined);
+});
+
+Deno.test("a one-column network plans one part, views fc inputs flat, and refuses two columns", () => {
+  const plan = planNetwork(configs.torchvision, 2, 1);
+  const fc6 = plan.stages.find((s) => s.stage.name === "classifier.1") as PlannedLayer<TensorSpec>;
+  assert.equal(fc6.parts.length, 1);
+  // classifier.0 (dropout) wrote [2, 256, 6, 6]; the fc sees the same tensor as [2, 9216].
+  assert.equal(fc6.parts[0].x.key, "h0:classifier.0.y");
+  assert.deepEqual(fc6.parts[0].x.shape, [2, 9216]);
+  assert.ok(!plan.tensors.some((t) => t.key.startsWith("h1:")));
+  assert.throws(
+    () => planNetwork(configs.torchvision, 2, 2),
+    /config torchvision is a one-column network \(every layer "whole"\): open 1 column, not 2/,
   );
 });

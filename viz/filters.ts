@@ -24,7 +24,7 @@
 // pixel's three degrees of freedom are chromatic): a column clearly below that has
 // become colour-agnostic, one above it colourful. A constant kernel scores 0.
 
-import { halves } from "../model/config.ts";
+import { type AlexNetConfig, halves, parameterShapes, partsOf } from "../model/config.ts";
 
 /** A conv1 weight in PyTorch order: `[out, 3, k, k]`, `data.length` = out * 3 * k * k. */
 export interface Conv1Weight {
@@ -346,17 +346,18 @@ export async function renderFilters(
 }
 
 /**
- * The conv1 weight of a loaded checkpoint, with its shape from the checkpoint's config;
- * throws if the tensor is missing or does not match.
+ * The first conv's weight of a loaded checkpoint (`conv1.weight`, or `features.0.weight`
+ * for torchvision's layout), with its shape from the checkpoint's config; throws if the
+ * tensor is missing or does not match.
  */
 export function conv1FromCheckpoint(ck: {
   weights: ReadonlyMap<string, Float32Array>;
-  state: { config: { conv: readonly { out: number; kernel: number }[]; inChannels: number } };
+  state: { config: AlexNetConfig };
 }): Conv1Weight {
-  const data = ck.weights.get("conv1.weight");
-  if (!data) throw new Error(`checkpoint has no tensor "conv1.weight"`);
-  const c = ck.state.config.conv[0];
-  const weight = { data, shape: [c.out, ck.state.config.inChannels, c.kernel, c.kernel] };
-  checkConv1(weight);
+  const first = parameterShapes(ck.state.config)[0];
+  const data = ck.weights.get(first.name);
+  if (!data) throw new Error(`checkpoint has no tensor "${first.name}"`);
+  const weight = { data, shape: first.shape };
+  checkConv1(weight, partsOf(ck.state.config), first.name);
   return weight;
 }

@@ -1,12 +1,14 @@
 // The end-to-end peer: the same two-column AlexNet trained with TensorFlow.js's WebGPU
 // backend on the same adapter, at the same batch, with the same optimizer.
 //
-// Structure: activations are kept as one tensor per column (NHWC, TF.js's layout), so
-// the network is the paper's two columns written in tf ops. A layer whose columns see
-// only their own half (conv2, conv4, conv5 in the paper: groups 2) convolves each
-// column's tensor on its own; a layer that sees both (conv3, fc6, fc7, fc8) first
-// concatenates the two columns' tensors — TF.js has no grouped convolution, and
-// separate convolutions + concat is the same math. conv1 sees the image on both.
+// Structure: the stages come from the config's layer table (networkStages), and
+// activations are kept as one tensor per column (NHWC, TF.js's layout), so the network
+// is the paper's two columns written in tf ops. A "split" layer (conv2, conv4, conv5 in
+// the paper) convolves each column's tensor on its own; a "cross" layer (conv3, fc6,
+// fc7, fc8) reads the exchange, the two columns' tensors concatenated — TF.js has no
+// grouped convolution, and separate convolutions + concat is the same math. conv1 sees
+// the image on both. (Flattening NHWC orders features differently from our NCHW; the
+// peer is timed, not compared value by value, so that does not matter.)
 //
 // LRN: tf.localResponseNormalization does not divide alpha by the window, so the paper's
 // alpha (1e-4) is passed as is, depthRadius = (n-1)/2, bias = k. Dropout 0.5 after fc6
@@ -17,7 +19,7 @@
 // step also reads its loss back once). The input is a resident float32 batch: no upload
 // or augmentation, which favours the peer slightly (our step includes both).
 
-import type { AlexNetConfig } from "../../model/config.ts";
+import { type AlexNetConfig, type ConvLayer, networkStages } from "../../model/config.ts";
 
 type TF = typeof import("@tensorflow/tfjs");
 type T = import("@tensorflow/tfjs").Tensor;
@@ -42,10 +44,6 @@ export async function loadTfjsWebgpu(): Promise<TF> {
   if (!(await tf.setBackend("webgpu"))) throw new Error("tf.setBackend('webgpu') returned false");
   await tf.ready();
   return tf;
-}
-
-function halves(n: number): [number, number] {
-  return [Math.ceil(n / 2), Math.floor(n / 2)];
 }
 
 /**
@@ -73,64 +71,72 @@ export function tfjsTrainer(tf: TF, cfg: AlexNetConfig, batch: number): TfjsTrai
     moms.push(tf.variable(tf.zeros(shape), false));
     return v;
   };
-  // Per layer and column: [weight, bias].
-  type Conv = { w: Var[]; b: Var[]; spec: AlexNetConfig["conv"][number] };
-  const convs: Conv[] = [];
-  let inC: number = cfg.inChannels, side = cfg.inputSize;
-  cfg.conv.forEach((spec, i) => {
-    // Input channels one column's conv sees: the whole previous layer (conv1, groups 1)
-    // or its own half (groups 2).
-    const cin = i === 0 || spec.groups === 1 ? inC : inC / 2;
-    const w = [0, 1].map(() => param([spec.kernel, spec.kernel, cin, spec.out / 2], 0.01, "w"));
-    const b = [0, 1].map(() => param([spec.out / 2], 0, "b"));
-    convs.push({ w, b, spec });
-    inC = spec.out;
-    side = Math.floor((side + 2 * spec.padding - spec.kernel) / spec.stride) + 1;
-    if (spec.pool) side = Math.floor((side - cfg.pool.size) / cfg.pool.stride) + 1;
-  });
-  const fcs: { w: Var[]; b: Var[] }[] = [];
-  let features = inC * side * side;
-  for (const out of [...cfg.fc.map((f) => [f / 2, f / 2]), halves(cfg.classes)]) {
-    fcs.push({
-      w: out.map((o) => param([features, o], 0.01, "fc")),
-      b: out.map((o) => param([o], 0, "fcb")),
-    });
-    features = out[0] + out[1];
+  // The network's stages, from the config's layer table; per stage and part: [w, b].
+  const stages = networkStages(cfg, batch);
+  const weights = new Map<string, { w: Var; b: Var }[]>();
+  for (const s of stages) {
+    if (s.type !== "conv" && s.type !== "fc") continue;
+    weights.set(
+      s.name,
+      s.outShape.map((out) => {
+        const o = out[1];
+        const l = s.layer as ConvLayer;
+        const shape = s.type === "conv"
+          ? [l.kernel, l.kernel, s.inShape[1], o] // HWIO
+          : [s.inShape[1], o];
+        return { w: param(shape, 0.01, s.type), b: param([o], 0, `${s.type}b`) };
+      }),
+    );
   }
   const x = tf.randomNormal([batch, cfg.inputSize, cfg.inputSize, 3], 0, 50, "float32", 7);
   const labels = tf.oneHot(
     tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 7) % cfg.classes), "int32"),
     cfg.classes,
   ).cast("float32");
-  const { size, alpha, beta, k } = cfg.lrn;
-  const radius = (size - 1) / 2;
 
   const loss = () => {
-    let cols: T[] = [x, x];
-    convs.forEach(({ w, b, spec }, i) => {
-      const input = i > 0 && spec.groups === 1 ? tf.concat(cols, 3) : null;
-      cols = [0, 1].map((c) => {
-        let y: T = tf.relu(
-          tf.add(
-            tf.conv2d((input ?? cols[c]) as never, w[c] as never, spec.stride, spec.padding),
-            b[c],
-          ),
-        );
-        if (spec.lrn) y = tf.localResponseNormalization(y as never, radius, k, alpha, beta);
-        if (spec.pool) y = tf.maxPool(y as never, cfg.pool.size, cfg.pool.stride, "valid");
-        return y;
-      });
-    });
-    cols = cols.map((c) => c.reshape([batch, -1]));
-    fcs.forEach(({ w, b }, i) => {
-      const input = tf.concat(cols, 1);
-      const last = i === fcs.length - 1;
-      cols = [0, 1].map((c) => {
-        const y = tf.add(tf.matMul(input, w[c]), b[c]);
-        return last ? y : tf.dropout(tf.relu(y), cfg.dropout);
-      });
-    });
-    return tf.losses.softmaxCrossEntropy(labels, tf.concat(cols, 1)) as Scalar;
+    const outs = new Map<string, T[]>();
+    const cats = new Map<string, T>();
+    const flat = (t: T) => t.rank === 2 ? t : t.reshape([batch, -1]);
+    for (const s of stages) {
+      if (s.type === "exchange") {
+        const parts = outs.get(s.from)!;
+        const to = stages.find((t) => t.name === s.to);
+        const ready = to?.type === "fc" || s.to === "loss" ? parts.map(flat) : parts;
+        cats.set(s.name, tf.concat(ready, ready[0].rank - 1));
+        continue;
+      }
+      const input = s.input;
+      outs.set(
+        s.name,
+        s.outShape.map((_, p) => {
+          let h: T = input.from === "image"
+            ? x
+            : input.from === "exchange"
+            ? cats.get(input.name)!
+            : outs.get(input.name)![p];
+          const l = s.layer;
+          if (l.kind === "conv") {
+            const { w, b } = weights.get(s.name)![p];
+            h = tf.add(tf.conv2d(h as never, w as never, l.stride, l.padding), b);
+          } else if (l.kind === "fc") {
+            const { w, b } = weights.get(s.name)![p];
+            h = tf.add(tf.matMul(flat(h), w), b);
+          } else if (l.kind === "lrn") {
+            h = tf.localResponseNormalization(h as never, (l.size - 1) / 2, l.k, l.alpha, l.beta);
+          } else if (l.kind === "maxpool") {
+            h = tf.maxPool(h as never, l.size, l.stride, "valid");
+          } else if (l.kind === "avgpool") {
+            // Adaptive pooling to the side it already has, or global: what the configs use.
+            if (l.output === 1) h = tf.mean(h, [1, 2], true);
+          } else if (l.kind === "dropout") {
+            h = tf.dropout(h, l.p);
+          }
+          return s.relu ? tf.relu(h) : h;
+        }),
+      );
+    }
+    return tf.losses.softmaxCrossEntropy(labels, cats.get("logits")!) as Scalar;
   };
 
   const lr = 0.01, momentum = 0.9, wd = 0.0005;

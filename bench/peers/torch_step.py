@@ -5,13 +5,9 @@ two-column AlexNet at the same batch, and prints one JSON object on stdout.
     /usr/bin/python3 bench/peers/torch_step.py --batch 8 --steps 3 --warmup 1 < config.json
 
 The config is the project's JSON (`deno run model/cli_config.ts --json tiny`): the network
-is built from it, so it is the same network as ours:
-  - conv layers with groups=2 where a column sees only its own half (conv2, conv4,
-    conv5 in the paper), groups=1 where it sees both (conv1, conv3): PyTorch's
-    grouped Conv2d is the same math as our two columns;
-  - LRN per column (the two halves normalised apart, as on two GPUs), with the
-    paper's alpha: PyTorch divides alpha by n, so it gets alpha * n;
-  - ReLU, overlapping 3x3/2 max-pooling, dropout 0.5 after fc6 and fc7;
+is built from its layer table by reference/torch_alexnet.py, so it is the same network
+as ours (grouped Conv2d for the "split" layers, LRN per column with the paper's alpha,
+ReLU, overlapping max-pooling, dropout where the table puts it), with:
   - softmax cross-entropy (mean over the batch);
   - the paper's update written out: v = 0.9 v - wd lr w - lr g; w = w + v.
 The input is a resident float32 crop batch (no augmentation, no data loading): that
@@ -25,43 +21,15 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class LrnPerColumn(nn.Module):
-    def __init__(self, lrn):
-        super().__init__()
-        # PyTorch: b = a / (k + alpha/n * sum a^2)^beta; the paper has no /n.
-        self.lrn = nn.LocalResponseNorm(lrn["size"], alpha=lrn["alpha"] * lrn["size"],
-                                        beta=lrn["beta"], k=lrn["k"])
-
-    def forward(self, x):
-        a, b = x.chunk(2, dim=1)
-        return torch.cat([self.lrn(a), self.lrn(b)], dim=1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
+from torch_alexnet import AlexNet  # noqa: E402
 
 
 def build(cfg):
-    layers = []
-    channels, side = cfg["inChannels"], cfg["inputSize"]
-    for spec in cfg["conv"]:
-        layers.append(nn.Conv2d(channels, spec["out"], spec["kernel"], spec["stride"],
-                                spec["padding"], groups=spec["groups"]))
-        layers.append(nn.ReLU(inplace=True))
-        channels = spec["out"]
-        side = (side + 2 * spec["padding"] - spec["kernel"]) // spec["stride"] + 1
-        if spec["lrn"]:
-            layers.append(LrnPerColumn(cfg["lrn"]))
-        if spec["pool"]:
-            layers.append(nn.MaxPool2d(cfg["pool"]["size"], cfg["pool"]["stride"]))
-            side = (side - cfg["pool"]["size"]) // cfg["pool"]["stride"] + 1
-    layers.append(nn.Flatten())
-    features = channels * side * side
-    for width in cfg["fc"]:
-        layers += [nn.Linear(features, width), nn.ReLU(inplace=True), nn.Dropout(cfg["dropout"])]
-        features = width
-    layers.append(nn.Linear(features, cfg["classes"]))
-    return nn.Sequential(*layers)
+    """The config's layer table as PyTorch modules (reference/torch_alexnet.py)."""
+    return AlexNet(cfg)
 
 
 def paper_step(net, params, moms, x, y, lr, momentum=0.9, wd=0.0005):

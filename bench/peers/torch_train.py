@@ -31,14 +31,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_step import build, paper_step  # noqa: E402
-
-BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
-
 
 def load_split(root, index, name):
     s = index["imageSize"]
@@ -53,17 +49,16 @@ def load_split(root, index, name):
 
 def init(net, cfg, recipe, seed):
     torch.manual_seed(seed)
-    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    names = [f"conv{i + 1}" for i in range(len(cfg["conv"]))] + \
-        [f"fc{i + 6}" for i in range(len(cfg["fc"]) + 1)]
+    # Conv and fc layers in table order, with the paper's biases from the table.
+    layers = [(l, net.layer(l["name"])) for l in cfg["layers"] if l["kind"] in ("conv", "fc")]
     scheme = recipe.get("init", "paper")
     with torch.no_grad():
-        for name, m in zip(names, layers):
+        for l, m in layers:
             fan_in = m.weight[0].numel()
             std = recipe.get("initStd") or (0.01 if scheme == "paper" else math.sqrt(2 / fan_in))
             m.weight.normal_(0, std)
-            m.bias.fill_(1.0 if scheme == "paper" and name in BIAS_ONE else 0.0)
-        layers[-1].weight.mul_(recipe.get("outputGain", 1))
+            m.bias.fill_(l.get("initBias", 0.0) if scheme == "paper" else 0.0)
+        layers[-1][1].weight.mul_(recipe.get("outputGain", 1))
 
 
 def crops(images, idx, mean, crop, scale, train, pca, gen):

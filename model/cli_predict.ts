@@ -113,10 +113,20 @@ export async function predict(
 ): Promise<Prediction[]> {
   const ck = await loadCheckpoint(checkpoint);
   const cfg = ck.state.config;
-  const input = ck.state.input as { mean?: number[]; inputScale?: number } | undefined;
+  const input = ck.state.input as
+    | { mean?: number[]; inputScale?: number | number[] }
+    | undefined;
   const S = cfg.storedSize;
-  if (!input?.mean || input.mean.length !== 3 * S * S) {
-    throw new Error(`${checkpoint}: state.json has no input.mean of 3 x ${S} x ${S} values`);
+  // The mean image [3, S, S], or one mean per channel (a converted torchvision model).
+  const mean = input?.mean?.length === 3
+    ? Float32Array.from({ length: 3 * S * S }, (_, i) => input.mean![Math.floor(i / (S * S))])
+    : input?.mean?.length === 3 * S * S
+    ? Float32Array.from(input.mean)
+    : undefined;
+  if (!mean) {
+    throw new Error(
+      `${checkpoint}: state.json has no input.mean of 3 x ${S} x ${S} (or 3) values`,
+    );
   }
   const classes = (ck.state.classes as string[] | undefined) ??
     Array.from({ length: cfg.classes }, (_, i) => `class ${i}`);
@@ -146,8 +156,8 @@ export async function predict(
   try {
     net.writeParameters(ck.weights);
     const step = await TrainStep.create(net, {
-      mean: Float32Array.from(input.mean),
-      inputScale: input.inputScale ?? 1,
+      mean,
+      inputScale: input?.inputScale ?? 1,
     });
     const out: Prediction[] = [];
     for (let i = 0; i < images.length; i += batch) {

@@ -1,12 +1,13 @@
-// The two-column AlexNet: the paper's layer table bound to kernels and planned tensors.
+// The network: a config's layer table, planned, bound to kernels.
 //
-// `networkStages` (model/plan.ts) lists the per-half layers and the exchange points in
-// forward order; here each entry becomes an object with `forward` and `backward`, and
-// the network runs that straight list forward and the same list reversed backward.
-// Exchanges are the only entries that touch both halves:
+// `planNetwork` (model/plan.ts) lists the stages of `networkStages` (model/network.ts)
+// in forward order with every tensor each one reads and writes; here each stage becomes
+// an object with `forward` and `backward`, and the network runs that straight list
+// forward and the same list reversed backward. Exchanges are the only stages that touch
+// both parts (see docs/architecture.md):
 //
-//   forward   each column gets cat(half 0's output, half 1's output) along axis 1
-//   backward  each half's input gradient is the SUM of both consumers' partial input
+//   forward   each column gets cat(part 0's output, part 1's output) along axis 1
+//   backward  each part's input gradient is the SUM of both consumers' partial input
 //             gradients' slices (for the logits: the replicated loss's gradient, sliced)
 //
 // With two columns an exchange submits the recorded work, moves what the other column

@@ -34,6 +34,8 @@ export interface BenchOptions {
   paperBatch: number | null;
   /** e2e: skip the epoch rows. */
   epochs: boolean;
+  /** e2e: measure the default run's cold start (Mesa shader cache off). */
+  cold: boolean;
   /** e2e: configs of the step table (default tiny,small,paper). */
   configs: string[];
   /** e2e JSON report path. */
@@ -91,6 +93,8 @@ and a chart; --quick on the synthetic set (~4 min), else Fashion-MNIST (~45 min)
   --paper-batch N    e2e: batch of the paper config (default 4, --quick 2)
   --configs LIST     e2e: configs of the step table (default tiny,small,paper)
   --no-epochs        e2e: skip the epoch rows
+  --no-cold          e2e: skip the cold start (the default run's first step with Mesa's
+                     shader cache off, in a process of its own; about a minute)
   --e2e-json PATH    e2e JSON report (default out/bench/e2e-<date>.json)
   --chart PATH       e2e ratio chart (default out/bench/e2e-<date>.png)
 
@@ -170,6 +174,7 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
         "paper-batch": { type: "string" },
         configs: { type: "string" },
         "no-epochs": { type: "boolean" },
+        "no-cold": { type: "boolean" },
         "e2e-json": { type: "string" },
         chart: { type: "string" },
         ours: { type: "string" },
@@ -224,6 +229,7 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
       ? null
       : positiveInt("paper-batch", values["paper-batch"], 8),
     epochs: !values["no-epochs"],
+    cold: !values["no-cold"],
     configs,
     e2eJson: values["e2e-json"] ?? `out/bench/e2e-${day}.json`,
     chart: values.chart ?? `out/bench/e2e-${day}.png`,

@@ -10,6 +10,9 @@
 //              SGD, one readback). Time from asking the loader for a batch to the
 //              step's readback; warm-up steps (pipeline first use) are not timed.
 //   data wait  the part of that time spent awaiting the loader's next batch.
+//   first      the first warm-up step: pipelines compile at their first dispatch.
+//   profile    AlexNet.timeLayers: each stage forward and backward on its own (floor
+//              removed), and the gap between their sum and the median step.
 //   exchange   AlexNet.timeLayers runs every node (layer or exchange) on its own,
 //              submitted and awaited; an exchange node's time minus one empty
 //              submit-and-wait floor is its cost. Inside a real step an exchange also
@@ -29,11 +32,14 @@ import { TrainStep } from "../model/step.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { type Batch, Loader } from "../data/loader.ts";
 import {
+  type ColdStart,
   type E2EReport,
   type EpochRow,
+  formatProfile,
   IMAGENET_TRAIN_IMAGES,
   type ImageNetProjection,
   type OursStep,
+  type ProfileItem,
   projectEpoch,
   ratio,
   type Stat,
@@ -76,6 +82,11 @@ export interface E2EPlan {
    * 4 at the paper's 256px); tests use a handful.
    */
   syntheticPerClass?: number;
+  /**
+   * The cold start to measure in a process of its own with Mesa's shader cache disabled
+   * (default: the default run's tiny, batch 32, 2 columns), or null to skip it.
+   */
+  coldStart: { config: ConfigName; batch: number; columns: 1 | 2 } | null;
 }
 
 /** The default plan (`quick`: fewer steps, smaller batches, short epochs). */
@@ -108,7 +119,34 @@ export function e2ePlan(quick: boolean, paperBatch?: number): E2EPlan {
     torchSteps: 3,
     fashionDir: "/usr/share/datasets/fashion-mnist",
     python: "/usr/bin/python3",
+    coldStart: { config: "tiny", batch: 32, columns: 2 },
   };
+}
+
+/**
+ * Runs bench/cold_start.ts in a process of its own with Mesa's shader cache disabled
+ * (MESA_SHADER_CACHE_DISABLE), so every pipeline compiles as on a fresh machine.
+ */
+async function measureColdStart(c: NonNullable<E2EPlan["coldStart"]>): Promise<ColdStart> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      new URL("./cold_start.ts", import.meta.url).pathname,
+      "--config",
+      c.config,
+      "--batch",
+      String(c.batch),
+      "--columns",
+      String(c.columns),
+    ],
+    env: { MESA_SHADER_CACHE_DISABLE: "true" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
+  if (out.code !== 0) throw new Error(`cold_start.ts exited ${out.code}: ${text(out.stderr)}`);
+  return JSON.parse(text(out.stdout).split("\n").at(-1)!) as ColdStart;
 }
 
 /** Progress and failures. */
@@ -271,13 +309,14 @@ async function oursStep(
   const batches = cycle(env.loader);
   try {
     const times: number[] = [], waits: number[] = [];
-    let loss = NaN;
+    let loss = NaN, firstStepMs = NaN;
     for (let i = 0; i < s.warmup + s.steps; i++) {
       const t0 = performance.now();
       const b = await batches.next();
       const t1 = performance.now();
       loss = (await env.step.run(b, { step: i, hyper: { lr: 0.01 } })).loss;
       const t2 = performance.now();
+      if (i === 0) firstStepMs = t2 - t0;
       if (i >= s.warmup) {
         times.push(t2 - t0);
         waits.push(t1 - t0);
@@ -289,11 +328,14 @@ async function oursStep(
       env.net.stages.filter((x) => x.type === "exchange").map((x) => x.name),
     );
     let exchangeMs = 0;
+    const profile: ProfileItem[] = [];
     for (const l of await env.net.timeLayers(s.warmup + s.steps)) {
-      if (exchanges.has(l.name)) {
-        exchangeMs += Math.max(0, l.forward - floor) + Math.max(0, l.backward - floor);
-      }
+      const forwardMs = Math.max(0, l.forward - floor);
+      const backwardMs = l.name === "loss" ? 0 : Math.max(0, l.backward - floor);
+      profile.push({ name: l.name, forwardMs, backwardMs });
+      if (exchanges.has(l.name)) exchangeMs += forwardMs + backwardMs;
     }
+    const profiled = profile.reduce((sum, p) => sum + p.forwardMs + p.backwardMs, 0);
     const dataWaitMs = stat(waits).medianMs;
     return {
       ...st,
@@ -305,6 +347,9 @@ async function oursStep(
       peakBytes: env.columns.map((c) => c.memory.peakHeld),
       loss,
       setupMs,
+      firstStepMs,
+      profile,
+      gapMs: st.medianMs - profiled,
     };
   } finally {
     batches.close();
@@ -458,7 +503,10 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
           `${row.id}: ${row.ours.medianMs.toFixed(1)} ms/step (${row.ours.minMs.toFixed(1)}-` +
             `${row.ours.maxMs.toFixed(1)}), ${row.ours.imagesPerSecond.toFixed(1)} img/s, loss ${
               row.ours.loss.toFixed(3)
-            }`,
+            }; first step ${row.ours.firstStepMs.toFixed(0)} ms`,
+        );
+        io.log(
+          `  profile: ${formatProfile(row.ours.profile, row.ours.medianMs, row.ours.gapMs)}`,
         );
       } catch (e) {
         row.error = message(e);
@@ -588,6 +636,21 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
     });
   }
 
+  let coldStart: ColdStart | null = null;
+  if (plan.coldStart) {
+    const c = plan.coldStart;
+    io.log(`cold start: ${c.config} b${c.batch} on ${c.columns} column(s), shader cache off...`);
+    try {
+      coldStart = await measureColdStart(c);
+      io.log(
+        `cold start: first step ${coldStart.firstStepMs.toFixed(0)} ms (then ` +
+          `${coldStart.secondStepMs.toFixed(0)} ms), ${coldStart.pipelines.join(" + ")} pipelines`,
+      );
+    } catch (e) {
+      fail("cold start", e);
+    }
+  }
+
   let load: number[] | null = null;
   try {
     load = Deno.loadavg();
@@ -624,6 +687,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
     steps: rows,
     epochs,
     imagenet,
+    coldStart,
     failures,
   };
 }

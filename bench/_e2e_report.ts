@@ -31,6 +31,63 @@ export interface OursStep extends Stat {
   loss: number;
   /** Creating the network and its step (allocation, pipeline compiles), ms; not timed. */
   setupMs: number;
+  /**
+   * The first (warm-up) step, ms: where a software adapter compiles each pipeline at its
+   * first dispatch (with whatever shader cache the machine has).
+   */
+  firstStepMs: number;
+  /**
+   * Where a step's time goes: each stage (layer or exchange, both columns) and the loss
+   * run on their own, submitted and awaited, one empty submit-and-wait floor removed.
+   */
+  profile: ProfileItem[];
+  /**
+   * The median step minus the profile's sum: submits, mappings, uploads, augmentation,
+   * SGD and the overlap the stage-by-stage timing cannot see (negative when a real step
+   * overlaps more than it pays).
+   */
+  gapMs: number;
+}
+
+/** One stage's forward and backward time in the profile, ms. */
+export interface ProfileItem {
+  /** Stage name ("conv2", "fc6.x", "loss", ...). */
+  name: string;
+  /** Forward, ms. */
+  forwardMs: number;
+  /** Backward, ms. */
+  backwardMs: number;
+}
+
+/**
+ * The profile's largest items, forward and backward apart, with their share of the
+ * median step, and the gap, as one line.
+ *
+ * @example
+ * ```ts
+ * import { formatProfile } from "./_e2e_report.ts";
+ * const line = formatProfile(
+ *   [{ name: "conv2", forwardMs: 30, backwardMs: 50 }, { name: "fc6", forwardMs: 5, backwardMs: 8 }],
+ *   100,
+ *   7,
+ *   2,
+ * );
+ * console.assert(line === "conv2 bwd 50.0 ms 50%, conv2 fwd 30.0 ms 30%; gap 7.0 ms 7%");
+ * ```
+ */
+export function formatProfile(
+  items: readonly ProfileItem[],
+  medianMs: number,
+  gapMs: number,
+  top = 5,
+): string {
+  const all = items.flatMap((i) => [
+    { what: `${i.name} fwd`, ms: i.forwardMs },
+    { what: `${i.name} bwd`, ms: i.backwardMs },
+  ]).filter((x) => x.ms > 0).sort((a, b) => b.ms - a.ms).slice(0, top);
+  const share = (ms: number) => `${Math.round((100 * ms) / medianMs)}%`;
+  return all.map((x) => `${x.what} ${x.ms.toFixed(1)} ms ${share(x.ms)}`).join(", ") +
+    `; gap ${gapMs.toFixed(1)} ms ${share(gapMs)}`;
 }
 
 /** One config, batch and column count: ours, and the peers at the same config and batch. */
@@ -147,8 +204,30 @@ export interface E2EReport {
   epochs: EpochRow[];
   /** ImageNet epoch projections (paper config). */
   imagenet: ImageNetProjection[];
+  /** The default run's cold start with Mesa's shader cache off, or null when not measured. */
+  coldStart?: ColdStart | null;
   /** Anything that failed. */
   failures: { what: string; error: string }[];
+}
+
+/** A cold start as bench/cold_start.ts measures it, ms. */
+export interface ColdStart {
+  /** Config. */
+  config: string;
+  /** Images per step. */
+  batch: number;
+  /** Devices. */
+  columns: number;
+  /** openColumns. */
+  openMs: number;
+  /** Creating the network and its step. */
+  createMs: number;
+  /** The first step (on a software adapter: every pipeline's compile). */
+  firstStepMs: number;
+  /** The second step, for comparison. */
+  secondStepMs: number;
+  /** Distinct pipelines per column. */
+  pipelines: number[];
 }
 
 /** ILSVRC-2012's training set size (the paper's ~1.2 million images). */
@@ -224,7 +303,10 @@ function table(head: string[], rows: string[][], left: number): string {
   return [pad(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(pad)].join("\n");
 }
 
-/** The train-step table: medians with min-max, images/s, shares, memory, peers, ratios. */
+/**
+ * The train-step table: medians with min-max and max over median (a stall shows there),
+ * the first step, images/s, shares, memory, peers, ratios.
+ */
 export function formatStepTable(rows: readonly StepRow[]): string {
   const head = [
     "config",
@@ -232,6 +314,8 @@ export function formatStepTable(rows: readonly StepRow[]): string {
     "cols",
     "step ms",
     "min-max",
+    "max/med",
+    "first ms",
     "img/s",
     "exchange",
     "data wait",
@@ -249,6 +333,8 @@ export function formatStepTable(rows: readonly StepRow[]): string {
       String(r.columns),
       o ? fmt(o.medianMs) : "FAILED",
       o ? `${fmt(o.minMs)}-${fmt(o.maxMs)}` : "—",
+      o ? (o.maxMs / o.medianMs).toFixed(2) : "—",
+      o?.firstStepMs !== undefined ? fmt(o.firstStepMs) : "—",
       o ? fmt(o.imagesPerSecond) : "—",
       o ? `${fmt(o.exchangeMs)} ms ${pct(o.exchangeShare)}` : "—",
       o ? pct(o.dataWaitShare) : "—",

@@ -61,6 +61,7 @@ async function e2e(o: BenchOptions, args: string[]): Promise<{ report: E2EReport
   plan.tfjs = o.tfjs;
   plan.torch = o.torch;
   if (!o.epochs) plan.epochs = [];
+  if (!o.cold) plan.coldStart = null;
   const t0 = performance.now();
   const report = await runE2E(plan, { log: (line) => console.error(line), argv: args });
   console.log("\nTrain step (median of the timed steps; ratio = our step time / theirs)");
@@ -68,6 +69,17 @@ async function e2e(o: BenchOptions, args: string[]): Promise<{ report: E2EReport
   if (report.epochs.length || report.imagenet.length) {
     console.log("\nEpoch time, data loading included");
     console.log(formatEpochTable(report.epochs, report.imagenet));
+  }
+  const cold = report.coldStart;
+  if (cold) {
+    console.log(
+      `\nCold start (${cold.config} b${cold.batch}, ${cold.columns} column(s), Mesa shader cache ` +
+        `off): open ${cold.openMs.toFixed(0)} ms, create ${cold.createMs.toFixed(0)} ms, first ` +
+        `step ${(cold.firstStepMs / 1000).toFixed(1)} s (then ${
+          cold.secondStepMs.toFixed(0)
+        } ms); ` +
+        `${cold.pipelines.join(" + ")} pipelines`,
+    );
   }
   const env = report.environment;
   console.log(

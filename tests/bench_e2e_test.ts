@@ -6,6 +6,7 @@ import {
   type E2EReport,
   epochSeconds,
   formatEpochTable,
+  formatProfile,
   formatRatio,
   formatStepTable,
   projectEpoch,
@@ -18,6 +19,7 @@ import { CHART_SIZE, pngSize, ratioBars, ratioChartSvg, renderChartPng } from ".
 import type { BenchReport } from "../bench/_report.ts";
 import { timing } from "../bench/_report.ts";
 import { e2ePlan, runE2E } from "../bench/_e2e.ts";
+import { coldStart } from "../bench/cold_start.ts";
 
 Deno.test("bench e2e arithmetic: stats, ratios, epoch projection", () => {
   assert.deepEqual(stat([30, 10, 20, 40]), { medianMs: 25, minMs: 10, maxMs: 40, samples: 4 });
@@ -53,6 +55,12 @@ function stepRow(config: string, columns: number, ours: number, tfjs: number | n
       peakBytes: [64 * 2 ** 20],
       loss: 2.3,
       setupMs: 1000,
+      firstStepMs: 9000,
+      profile: [
+        { name: "conv1", forwardMs: ours * 0.2, backwardMs: ours * 0.3 },
+        { name: "loss", forwardMs: 1, backwardMs: 0 },
+      ],
+      gapMs: ours * 0.5 - 1,
     },
     tfjs: t,
     torch: stat([ours * 2]),
@@ -144,9 +152,14 @@ Deno.test("bench tables: every figure and ratio appears", () => {
   assert.equal(lines.length, 4);
   assert.match(
     lines[2],
-    /^tiny\s+8\s+1\s+100\s+90\.0-120\s+80\.0\s+12\.0 ms 12%\s+0\.5%\s+64\s+300\s+0\.33 \(3\.00x faster\)\s+200\s+0\.50 \(2\.00x faster\)$/,
+    /^tiny\s+8\s+1\s+100\s+90\.0-120\s+1\.20\s+9000\s+80\.0\s+12\.0 ms 12%\s+0\.5%\s+64\s+300\s+0\.33 \(3\.00x faster\)\s+200\s+0\.50 \(2\.00x faster\)$/,
   );
   assert.match(lines[3], /^tiny\s+8\s+2\s+120 .* —\s+—\s+240/);
+  // The profile's largest items and the gap, as shares of the median step.
+  assert.equal(
+    formatProfile(rows[0].ours!.profile, 100, rows[0].ours!.gapMs, 2),
+    "conv1 bwd 30.0 ms 30%, conv1 fwd 20.0 ms 20%; gap 49.0 ms 49%",
+  );
   const epoch = formatEpochTable([
     {
       id: "e",
@@ -238,6 +251,7 @@ Deno.test({
     plan.tfjs = false;
     plan.torch = false;
     plan.syntheticPerClass = 2;
+    plan.coldStart = null; // measured below in this process (the suite's own is a minute)
     const logs: string[] = [];
     const report: E2EReport = JSON.parse(
       JSON.stringify(await runE2E(plan, { log: (l) => logs.push(l), argv: ["--quick"] })),
@@ -259,6 +273,14 @@ Deno.test({
       assert.equal(o.peakBytes.length, i + 1);
       assert.ok(o.peakBytes.every((b) => b > 0));
       assert.ok(o.exchangeShare >= 0 && o.dataWaitShare >= 0 && o.dataWaitShare < 1);
+      // The profile covers every stage of the network and the loss, each non-negative,
+      // and the gap is what the median step has beyond their sum.
+      const stages = ["conv1", "pool5", "fc8", "logits", "loss", ...(i === 1 ? ["conv3.x"] : [])];
+      for (const name of stages) assert.ok(o.profile.some((p) => p.name === name), name);
+      assert.ok(o.profile.every((p) => p.forwardMs >= 0 && p.backwardMs >= 0));
+      const sum = o.profile.reduce((a, p) => a + p.forwardMs + p.backwardMs, 0);
+      assert.ok(Math.abs(o.medianMs - sum - o.gapMs) < 1e-9);
+      assert.ok(Number.isFinite(o.firstStepMs) && o.firstStepMs > 0);
       assert.equal(r.tfjs, null);
       assert.match(r.tfjsMissing ?? "", /disabled/);
       assert.equal(r.ratioTfjs, null);
@@ -299,4 +321,21 @@ Deno.test("bench main: --compare OLD --with NEW prints the changes and runs noth
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "bench cold start: opens, creates and steps a network, timing each part",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // In this process the shader cache is whatever the machine has (the suite runs it in
+    // a process of its own with Mesa's cache off); here: the parts and the counts.
+    const r = await coldStart("tiny", 4, 1); // the runner test's shapes: cached shaders
+    assert.equal(r.config, "tiny");
+    for (const k of ["openMs", "createMs", "firstStepMs", "secondStepMs"] as const) {
+      assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k} ${r[k]}`);
+    }
+    assert.equal(r.pipelines.length, 1);
+    assert.ok(r.pipelines[0] > 20, `${r.pipelines[0]} pipelines`);
+  },
 });

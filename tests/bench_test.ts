@@ -64,12 +64,13 @@ Deno.test("bench args: every flag", () => {
 Deno.test("bench args: suites, e2e flags and --compare", () => {
   const d = parseBenchArgs([], new Date("2025-03-04T10:00:00Z"));
   assert.deepEqual(
-    [d.suite, d.compare, d.compareWith, d.quick, d.tfjs, d.torch, d.paperBatch, d.epochs],
-    ["kernels", null, null, false, true, true, null, true],
+    [d.suite, d.compare, d.compareWith, d.quick, d.tfjs, d.torch, d.paperBatch, d.epochs, d.cold],
+    ["kernels", null, null, false, true, true, null, true, true],
   );
   assert.deepEqual(d.configs, ["tiny", "small", "paper"]);
   assert.equal(d.e2eJson, "out/bench/e2e-2025-03-04.json");
   assert.equal(d.chart, "out/bench/e2e-2025-03-04.png");
+  assert.equal(parseBenchArgs(["--no-cold"]).cold, false);
   assert.deepEqual([d.targetMs, d.maxRepeat, d.peerMaxMs], [60, 256, 3000]);
   const o = parseBenchArgs([
     "--suite",

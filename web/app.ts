@@ -154,6 +154,14 @@ function predictionCard(name: string, rgb: Uint8Array, S: number, top: RankedCla
 let dataset: Promise<MemoryDataset> | null = null;
 let session: TrainSession | null = null;
 let running = false;
+let loop: Promise<void> = Promise.resolve();
+
+/** Stops the Train loop after its current step and waits for it. */
+async function stop(): Promise<void> {
+  running = false;
+  $("train").textContent = "Train";
+  await loop;
+}
 const log = { steps: [] as MetricPoint[], epochs: [] as MetricPoint[] };
 
 function loadData(): Promise<MemoryDataset> {
@@ -269,6 +277,7 @@ function guard(id: string, f: () => Promise<unknown>): () => void {
     f().catch((e) => {
       status(id, (e as Error).message, true);
       running = false;
+      $("train").textContent = "Train";
     });
   };
 }
@@ -309,16 +318,16 @@ function wire(): void {
   $("train").addEventListener(
     "click",
     guard("train-status", async () => {
-      running = !running;
-      $("train").textContent = running ? "Pause" : "Train";
-      if (running) await trainLoop();
+      if (running) return await stop();
+      running = true;
+      $("train").textContent = "Pause";
+      await (loop = trainLoop().finally(() => running = false));
     }),
   );
   $("restart").addEventListener(
     "click",
     guard("train-status", async () => {
-      running = false;
-      $("train").textContent = "Train";
+      await stop();
       await startSession();
       status("train-status", "new run: press Train");
     }),
@@ -370,7 +379,7 @@ const hook = {
   },
   /** Starts a new run and trains `steps` steps; returns their losses. */
   async train(o: { steps: number; batch?: number; seed?: number }): Promise<number[]> {
-    running = false;
+    await stop();
     await startSession(o);
     const losses: number[] = [];
     for (let i = 0; i < o.steps; i++) losses.push(await step());
@@ -380,7 +389,7 @@ const hook = {
   },
   /** `deno task bench --suite browser`'s page side (web/_timing.ts). */
   async time(o: { batch: number; steps: number; predictions: number }): Promise<TinyTimes> {
-    running = false;
+    await stop();
     return await timeTiny({ ...o, dataset: await loadData(), columns: (await gpu()).columns });
   },
   /** The current run's checkpoint as a tar of its folder, base64. */

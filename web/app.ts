@@ -174,6 +174,7 @@ async function startSession(o: { batch?: number; seed?: number } = {}): Promise<
   log.steps.length = log.epochs.length = 0;
   const ds = await loadData();
   const config = configFor("tiny", ds.classes.length);
+  if (o.batch) $<HTMLSelectElement>("batch").value = String(o.batch);
   session = await TrainSession.create({
     dataset: ds,
     config,
@@ -224,7 +225,7 @@ function drawCurves(): void {
   if (log.steps.length === 0) return;
   $("curves").innerHTML = curvesSvg(
     { ...log, evals: [], stepsPerEpoch: session?.batches.batchCount, warnings: [] },
-    { width: 640, title: "tiny on the synthetic set, in this browser" },
+    { width: 600, title: "tiny on the synthetic set, in this browser" },
   );
 }
 
@@ -238,7 +239,7 @@ async function drawFilters(): Promise<void> {
   const canvas = $<HTMLCanvasElement>("filters");
   canvas.width = m.width;
   canvas.height = m.height;
-  canvas.style.width = `${Math.min(2 * m.width, 480)}px`;
+  canvas.style.width = `${Math.min(2 * m.width, 500)}px`;
   const rgba = new Uint8ClampedArray(m.width * m.height * 4).fill(255);
   for (let p = 0; p < m.width * m.height; p++) rgba.set(m.data.subarray(3 * p, 3 * p + 3), 4 * p);
   canvas.getContext("2d")!.putImageData(new ImageData(rgba, m.width, m.height), 0, 0);

@@ -23,8 +23,14 @@ export async function launchChromium(): Promise<Browser> {
         "`apt-get install chromium` (or run .ci/install), or set CHROMIUM=/path/to/chrome",
     );
   }
+  // deno task passes "${XDG_RUNTIME_DIR:-/tmp}" through unexpanded; Chromium's dconf
+  // would create that relative folder in the working directory.
+  const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR");
+  const env = { ...Deno.env.toObject() };
+  if (!runtimeDir?.startsWith("/")) env.XDG_RUNTIME_DIR = "/tmp";
   return await puppeteer.launch({
     executablePath: CHROMIUM,
+    env,
     headless: true,
     args: ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--window-size=1240,1000"],
     defaultViewport: { width: 1240, height: 1000 },

@@ -4,7 +4,9 @@
  *
  * This entry is plain WebGPU and runs in a browser too: the kernels, the network over
  * one or two columns, its training step and classification, checkpoints to and from
- * bytes, and the pieces of a training run (schedule, recipe, state, events). It imports
+ * bytes, the pieces of a training run (schedule, recipe, state, events), and a run
+ * stepped by the caller over a dataset in memory (`TrainSession`, `fetchDataset`) with
+ * the same losses as `train()`. It imports
  * no `node:` or `npm:` module. The training loop over prepared datasets, file
  * checkpoints, data preparation and the CLIs are in `jsr:@alexnet/webgpu/deno`.
  *
@@ -39,10 +41,15 @@ export * from "./model/plan.ts";
 export * from "./model/alexnet.ts";
 export * from "./model/step.ts";
 export * from "./model/classify.ts";
+export * from "./model/classifier.ts";
+export * from "./model/session.ts";
 export * from "./model/schedule.ts";
 export * from "./model/recipe.ts";
 export * from "./model/train_state.ts";
 export * from "./model/events.ts";
 
-// Data: a batch as the loader yields it, and the augmentation kernel's params.
+// Data: a batch as the loader yields it, the augmentation kernel's params, and datasets
+// held in memory (fetched over HTTP) batched exactly as the Deno loader batches them.
 export * from "./data/batch.ts";
+export * from "./data/memory.ts";
+export { type AugmentDraw, augmentDraw, epochPermutation } from "./data/rng.ts";

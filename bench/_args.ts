@@ -6,11 +6,11 @@ import { UsageError } from "../errors.ts";
 import { intFlag } from "../flags.ts";
 
 /** Which benchmarks a run does. */
-export type Suite = "kernels" | "e2e" | "data" | "convergence" | "all";
+export type Suite = "kernels" | "e2e" | "data" | "browser" | "convergence" | "all";
 
 /** Parsed options of one benchmark run. */
 export interface BenchOptions {
-  /** kernels (default), e2e, data, all of these three, or convergence. */
+  /** kernels (default), e2e, data, browser, all of these four, or convergence. */
   suite: Suite;
   /** convergence: a finished run of ours to reuse (folder with metrics.jsonl). */
   ours: string | null;
@@ -40,6 +40,8 @@ export interface BenchOptions {
   configs: string[];
   /** e2e JSON report path. */
   e2eJson: string;
+  /** browser JSON report path. */
+  browserJson: string;
   /** e2e ratio chart PNG path. */
   chart: string;
   /** Only cases whose name or op matches (case-insensitive). */
@@ -77,11 +79,13 @@ per-column layer shapes, next to TensorFlow.js's WebGPU backend on the same adap
 --suite e2e: train-step time of tiny/small/paper on 1 and 2 columns next to TF.js
 WebGPU and PyTorch CPU, epoch times (synthetic, Fashion-MNIST), ImageNet projection,
 a JSON report and a PNG chart of the ratios. --suite data: prepare/loader throughput.
---suite all: all three. --suite convergence: our training next to PyTorch's on the
+--suite browser: tiny's predict latency and train step (batch 32) in headless Chromium
+(the page of deno task web) next to Deno, same machine, same run (needs chromium).
+--suite all: all four. --suite convergence: our training next to PyTorch's on the
 same data with the same recipe, validation error per epoch in a table, a JSON report
 and a chart; --quick on the synthetic set (~4 min), else Fashion-MNIST (~45 min).
 
-  --suite NAME       kernels | e2e | data | all | convergence (default kernels)
+  --suite NAME       kernels | e2e | data | browser | all | convergence (default kernels)
   --compare OLD      after the run, print what got faster or slower than OLD.json
   --with NEW         with --compare: compare OLD.json with NEW.json, run nothing
   --quick            e2e: fewer steps, smaller batches, shorter epochs;
@@ -194,9 +198,9 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
     }
   }
   const suite = values.suite ?? "kernels";
-  if (!["kernels", "e2e", "data", "all", "convergence"].includes(suite)) {
+  if (!["kernels", "e2e", "data", "browser", "all", "convergence"].includes(suite)) {
     throw new UsageError(
-      `--suite expects kernels, e2e, data, all or convergence, got "${suite}"`,
+      `--suite expects kernels, e2e, data, browser, all or convergence, got "${suite}"`,
     );
   }
   if (values.ours !== undefined && suite !== "convergence") {
@@ -232,6 +236,7 @@ export function parseBenchArgs(args: readonly string[], now: Date = new Date()):
     cold: !values["no-cold"],
     configs,
     e2eJson: values["e2e-json"] ?? `out/bench/e2e-${day}.json`,
+    browserJson: `out/bench/browser-${day}.json`,
     chart: values.chart ?? `out/bench/e2e-${day}.png`,
     filter,
     batch: positiveInt("batch", values.batch, 4),

@@ -302,6 +302,7 @@ async function oursStep(
   s: E2EPlan["steps"][number],
   count: 1 | 2,
   ds: Dataset,
+  log: (line: string) => void = () => {},
 ): Promise<OursStep> {
   const t = performance.now();
   const env = await setup(cfg, s.batch, count, ds);
@@ -317,6 +318,13 @@ async function oursStep(
       loss = (await env.step.run(b, { step: i, hyper: { lr: 0.01 } })).loss;
       const t2 = performance.now();
       if (i === 0) firstStepMs = t2 - t0;
+      // Long steps (the paper config at batch 128 takes about a minute here) say so.
+      if (t2 - t0 > 5000) {
+        log(
+          `  ${cfg.name} b${s.batch} c${count}: step ${i + 1}/${s.warmup + s.steps} ` +
+            `${((t2 - t0) / 1000).toFixed(1)} s${i < s.warmup ? " (warm-up)" : ""}`,
+        );
+      }
       if (i >= s.warmup) {
         times.push(t2 - t0);
         waits.push(t1 - t0);
@@ -498,7 +506,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
         ratioTorch: null,
       };
       try {
-        row.ours = await oursStep(cfg, s, count, ds);
+        row.ours = await oursStep(cfg, s, count, ds, io.log);
         io.log(
           `${row.id}: ${row.ours.medianMs.toFixed(1)} ms/step (${row.ours.minMs.toFixed(1)}-` +
             `${row.ours.maxMs.toFixed(1)}), ${row.ours.imagesPerSecond.toFixed(1)} img/s, loss ${

@@ -1,7 +1,8 @@
 // `deno task bench`: per-kernel throughput at the paper's layer shapes next to
 // TensorFlow.js's WebGPU backend (--suite kernels, the default), end-to-end train-step
 // and epoch times next to TF.js and PyTorch (--suite e2e), data-pipeline throughput
-// (--suite data), or all three; our training's accuracy next to PyTorch's on the same
+// (--suite data), tiny in headless Chromium next to Deno (--suite browser,
+// bench/_browser.ts), or all four; our training's accuracy next to PyTorch's on the same
 // data and recipe (--suite convergence, bench/_convergence.ts); --compare OLD.json
 // prints what got faster or slower.
 // See bench/_args.ts for flags. Exit codes: 0 everything validated and ran; 1 a case,
@@ -182,6 +183,21 @@ async function run(o: BenchOptions, args: string[]): Promise<number> {
     if (old?.schema === r.report.schema) printComparison(old, r.report, o.compare!);
   }
   if (o.suite === "data" || o.suite === "all") ok &&= await data();
+  if (o.suite === "browser" || o.suite === "all") {
+    const { browserSuite } = await import("./_browser.ts");
+    try {
+      ok &&= await browserSuite({
+        batch: 32,
+        steps: 10,
+        predictions: 20,
+        json: o.browserJson,
+        log: (line) => console.error(line),
+      });
+    } catch (e) {
+      console.error(`browser suite failed: ${e instanceof Error ? e.message : String(e)}`);
+      ok = false;
+    }
+  }
   if (o.suite === "convergence") {
     const { convergenceSuite } = await import("./_convergence.ts");
     ok &&= await convergenceSuite({

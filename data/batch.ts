@@ -3,6 +3,7 @@
 // worker access here, so the model's training step (and a browser) can use it.
 
 import { PARAMS_PER_CROP, pcaLighting } from "../kernels/augment.ts";
+import { augmentDraw } from "./rng.ts";
 
 /** Per-image augmentation draws of one batch (present when the loader was asked). */
 export interface BatchAugment {
@@ -32,6 +33,38 @@ export interface Batch {
   step: number;
   /** Training augmentation draws, when `augment` was given. */
   augment?: BatchAugment;
+}
+
+/**
+ * The augmentation draws of a batch of dataset `indices` in `epoch`: each image's
+ * {@link augmentDraw}, so they depend on (seed, epoch, index) only, not on the batch.
+ *
+ * @example
+ * ```ts
+ * import { drawAugment } from "./batch.ts";
+ * const a = drawAugment(Int32Array.of(7, 3), 1, 0, { srcSize: 36, cropSize: 32 });
+ * a.oy.length; // 2
+ * ```
+ */
+export function drawAugment(
+  indices: Int32Array,
+  seed: number,
+  epoch: number,
+  opts: { srcSize: number; cropSize: number; alphaStd?: number },
+): BatchAugment {
+  const n = indices.length;
+  const out: BatchAugment = {
+    oy: new Int32Array(n),
+    ox: new Int32Array(n),
+    flip: new Uint8Array(n),
+    alpha: new Float32Array(3 * n),
+  };
+  indices.forEach((index, b) => {
+    const d = augmentDraw(seed, epoch, index, opts);
+    out.oy[b] = d.oy, out.ox[b] = d.ox, out.flip[b] = d.flip;
+    out.alpha.set(d.alpha, 3 * b);
+  });
+  return out;
 }
 
 /**

@@ -14,8 +14,8 @@
 import { DataError } from "../errors.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { type ShardLayout, ShardReader } from "./_shard_reader.ts";
-import { augmentDraw, epochPermutation } from "./rng.ts";
-import type { Batch, BatchAugment } from "./batch.ts";
+import { epochPermutation } from "./rng.ts";
+import { type Batch, drawAugment } from "./batch.ts";
 
 export { augmentParams, type Batch, type BatchAugment } from "./batch.ts";
 
@@ -153,26 +153,16 @@ export class Loader implements AsyncIterable<Batch> {
       const indices = Int32Array.from(slice(step));
       const labels = Int32Array.from(indices, (i) => this.split.labels[i]);
       const batch: Batch = { images, labels, indices, size: indices.length, epoch, step };
-      if (this.#opts.augment) batch.augment = this.#draw(indices, epoch);
+      const a = this.#opts.augment;
+      if (a) {
+        batch.augment = drawAugment(indices, this.#opts.seed, epoch, {
+          srcSize: this.imageSize,
+          cropSize: a.cropSize,
+          alphaStd: a.alphaStd,
+        });
+      }
       yield batch;
     }
-  }
-
-  #draw(indices: Int32Array, epoch: number): BatchAugment {
-    const n = indices.length, a = this.#opts.augment!;
-    const out: BatchAugment = {
-      oy: new Int32Array(n),
-      ox: new Int32Array(n),
-      flip: new Uint8Array(n),
-      alpha: new Float32Array(3 * n),
-    };
-    const opts = { srcSize: this.imageSize, cropSize: a.cropSize, alphaStd: a.alphaStd };
-    indices.forEach((index, b) => {
-      const d = augmentDraw(this.#opts.seed, epoch, index, opts);
-      out.oy[b] = d.oy, out.ox[b] = d.ox, out.flip[b] = d.flip;
-      out.alpha.set(d.alpha, 3 * b);
-    });
-    return out;
   }
 
   #read(indices: Int32Array, step: number): Promise<Uint8Array> {

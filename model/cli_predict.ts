@@ -4,7 +4,7 @@
 // Each image goes through the training input path: decoded and resized (short side to
 // the config's stored size, centre square) by data/decode.ts, then the centre crop — or
 // the paper's 10 crops, softmax averaged, with --ten-crop — minus the training mean
-// image saved in the checkpoint. A folder argument means every image file under it.
+// image saved in the checkpoint (model/classifier.ts, which the web page shares). A folder argument means every image file under it.
 // An image that cannot be read is reported in one line and skipped; the others are
 // still predicted. Exit codes: 0 done, 1 an image or the checkpoint could not be read,
 // 2 bad command line.
@@ -13,10 +13,10 @@ import { DataError, reportError, UsageError } from "../errors.ts";
 
 import { parseArgs } from "node:util";
 import { openColumns } from "../kernels/columns.ts";
-import { AlexNet } from "./alexnet.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
-import { classify } from "./evaluate.ts";
-import { TrainStep } from "./step.ts";
+import { Classifier } from "./classifier.ts";
+
+export { topK } from "./classifier.ts";
 
 const HELP = `Classify images with a trained checkpoint.
 
@@ -90,13 +90,6 @@ export async function imageFiles(path: string): Promise<string[]> {
   return out.sort();
 }
 
-/** The top `k` entries of a probability row, best first (ties: lower index first). */
-export function topK(probs: ArrayLike<number>, k: number): number[] {
-  const idx = Array.from({ length: probs.length }, (_, i) => i);
-  idx.sort((a, b) => probs[b] - probs[a] || a - b);
-  return idx.slice(0, k);
-}
-
 /**
  * Classifies image files with a checkpoint.
  *
@@ -112,24 +105,7 @@ export async function predict(
   opts: PredictOptions = {},
 ): Promise<Prediction[]> {
   const ck = await loadCheckpoint(checkpoint);
-  const cfg = ck.state.config;
-  const input = ck.state.input as
-    | { mean?: number[]; inputScale?: number | number[] }
-    | undefined;
-  const S = cfg.storedSize;
-  // The mean image [3, S, S], or one mean per channel (a converted torchvision model).
-  const mean = input?.mean?.length === 3
-    ? Float32Array.from({ length: 3 * S * S }, (_, i) => input.mean![Math.floor(i / (S * S))])
-    : input?.mean?.length === 3 * S * S
-    ? Float32Array.from(input.mean)
-    : undefined;
-  if (!mean) {
-    throw new Error(
-      `${checkpoint}: state.json has no input.mean of 3 x ${S} x ${S} (or 3) values`,
-    );
-  }
-  const classes = (ck.state.classes as string[] | undefined) ??
-    Array.from({ length: cfg.classes }, (_, i) => `class ${i}`);
+  const S = ck.state.config.storedSize;
   const { decodeSquare } = await import("../data/decode.ts");
   const images: Uint8Array[] = [], read: string[] = [];
   for (const f of files) {
@@ -143,46 +119,20 @@ export async function predict(
     }
   }
   if (images.length === 0) return [];
-  files = read;
   const opened = await openColumns({ count: opts.columns ?? 1 });
-  const batch = Math.min(images.length, 16);
-  // Inference only: no gradients, momentum or backward buffers.
-  const net = await AlexNet.create({
-    config: cfg,
-    batch,
-    columns: opened.columns,
-    inference: true,
-  });
+  let classifier: Classifier | undefined;
   try {
-    net.writeParameters(ck.weights);
-    const step = await TrainStep.create(net, {
-      mean,
-      inputScale: input?.inputScale ?? 1,
+    classifier = await Classifier.create({
+      weights: ck.weights,
+      state: ck.state,
+      columns: opened.columns,
+      batch: Math.min(images.length, 16),
+      where: checkpoint,
     });
-    const out: Prediction[] = [];
-    for (let i = 0; i < images.length; i += batch) {
-      const chunk = images.slice(i, i + batch);
-      const packed = new Uint8Array(chunk.length * S * S * 3);
-      chunk.forEach((im, j) => packed.set(im, j * S * S * 3));
-      const probs = await classify(step, packed, chunk.length, { tenCrop: opts.tenCrop });
-      chunk.forEach((_, j) => {
-        const row = probs.subarray(j * cfg.classes, (j + 1) * cfg.classes);
-        out.push({
-          file: files[i + j],
-          top: topK(row, Math.min(opts.top ?? 5, cfg.classes)).map((label) => ({
-            label,
-            name: classes[label],
-            probability: row[label],
-          })),
-          image: chunk[j],
-          size: S,
-        });
-      });
-    }
-    step.dispose();
-    return out;
+    const ranked = await classifier.rank(images, { tenCrop: opts.tenCrop, top: opts.top });
+    return ranked.map((top, i) => ({ file: read[i], top, image: images[i], size: S }));
   } finally {
-    net.dispose();
+    classifier?.dispose();
     opened.destroy();
   }
 }

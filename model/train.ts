@@ -26,10 +26,11 @@ import { AlexNetError, DataError } from "../errors.ts";
 import { AlexNet } from "./alexnet.ts";
 import { loadCheckpoint, recoverCheckpoint } from "./checkpoint.ts";
 import { Checkpointer } from "./checkpointing.ts";
-import { type AlexNetConfig, dropoutOf, parameterShapes, validateConfig } from "./config.ts";
+import { type AlexNetConfig, dropoutOf, validateConfig } from "./config.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
 import type { RunRecipe, TrainEvent } from "./events.ts";
-import { initParameters, type InitScheme } from "./init.ts";
+import type { InitScheme } from "./init.ts";
+import { initialParameters, trainStepOptions } from "./session.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
 import { TrainStep } from "./step.ts";
 import {
@@ -202,14 +203,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       checkpoints.checkpoint = dir;
       checkpoints.savedStep = state.step;
     } else {
-      const init = initParameters(cfg, run.recipe.seed, {
-        scheme: run.recipe.init,
-        std: options.initStd,
-      });
-      const gain = run.recipe.outputGain;
-      const logits = parameterShapes(cfg).filter((p) => p.kind === "weight").at(-1)!.name;
-      if (gain !== 1) init.get(logits)!.forEach((v, i, a) => a[i] = v * gain);
-      net.writeParameters(init, "weight");
+      net.writeParameters(
+        initialParameters(cfg, { ...run.recipe, initStd: options.initStd }),
+        "weight",
+      );
       net.clearMomentum();
     }
     if (options.out) metrics = await MetricsLog.open(options.out);
@@ -441,18 +438,8 @@ async function openNetwork(run: Run, options: TrainOptions): Promise<Network> {
       seed: recipe.seed,
       memoryBudget: options.memoryBudget,
     });
-    const step = await TrainStep.create(net, {
-      mean: ds.mean,
-      // The paper's noise [p1 p2 p3][a1 l1, a2 l2, a3 l3] with a ~ N(0, 0.1) is meant in
-      // units where l is the spread along each eigenvector: on our 0..255 scale that is
-      // the standard deviation sqrt(eigval) (as fb.resnet.torch's constants are), giving
-      // offsets of a few intensity levels; the raw variance would shift pixels by
-      // hundreds. Eigenvalues are clamped at 0 when the dataset opens.
-      pca: recipe.lighting
-        ? { eigvecs: ds.pca.eigvecs, eigvals: ds.pca.eigvals.map(Math.sqrt) }
-        : undefined,
-      inputScale: recipe.inputScale,
-    });
+    // Browser sessions (session.ts) start from the same options, so their losses match.
+    const step = await TrainStep.create(net, trainStepOptions(ds, recipe));
     const loader = new Loader(ds, "train", {
       batch,
       seed: recipe.seed,

@@ -71,6 +71,8 @@ Deno.test("bench args: suites, e2e flags and --compare", () => {
   assert.equal(d.e2eJson, "out/bench/e2e-2025-03-04.json");
   assert.equal(d.chart, "out/bench/e2e-2025-03-04.png");
   assert.equal(parseBenchArgs(["--no-cold"]).cold, false);
+  assert.equal(d.browserJson, "out/bench/browser-2025-03-04.json");
+  assert.equal(parseBenchArgs(["--suite", "browser"]).suite, "browser");
   assert.deepEqual([d.targetMs, d.maxRepeat, d.peerMaxMs], [60, 256, 3000]);
   const o = parseBenchArgs([
     "--suite",

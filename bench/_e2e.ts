@@ -166,6 +166,7 @@ async function benchDataset(
   kind: "synthetic" | "fashion-mnist",
   cfg: AlexNetConfig,
   plan: E2EPlan,
+  batch: number,
 ) {
   const { openPrepared } = await import("../data/dataset.ts");
   const S = cfg.storedSize;
@@ -177,8 +178,9 @@ async function benchDataset(
   }
   const { ensureSynthetic } = await import("../data/synthetic.ts");
   // The paper's 256px images take 192 KiB each: a small set is enough to feed the
-  // step benchmark (the loader cycles epochs), the full built-in set elsewhere.
-  const per = plan.syntheticPerClass ?? (S > 128 ? 4 : undefined);
+  // step benchmark (the loader cycles epochs) — at least one batch of the 10 classes —
+  // and the full built-in set elsewhere.
+  const per = plan.syntheticPerClass ?? (S > 128 ? Math.max(4, Math.ceil(batch / 10)) : undefined);
   return await openPrepared(
     await ensureSynthetic({
       size: S,
@@ -275,6 +277,13 @@ async function setup(
 /** Batches forever: the next epoch's loader when one ends. */
 function cycle(make: (epoch: number) => Loader) {
   let epoch = 0, loader = make(0), it = loader[Symbol.asyncIterator]();
+  if (loader.batchCount === 0) {
+    loader.close();
+    throw new RangeError(
+      `the training split holds ${loader.split.count} images, fewer than one batch: an ` +
+        `epoch would yield nothing`,
+    );
+  }
   return {
     async next(): Promise<Batch> {
       for (;;) {
@@ -487,7 +496,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
     let ds: Dataset;
     try {
       io.log(`dataset for ${cfg.name} (synthetic ${cfg.storedSize}px)...`);
-      ds = await benchDataset("synthetic", cfg, plan);
+      ds = await benchDataset("synthetic", cfg, plan, s.batch);
     } catch (e) {
       fail(`dataset for ${cfg.name}`, e);
       continue;
@@ -606,7 +615,7 @@ export async function runE2E(plan: E2EPlan, io: E2EIO): Promise<E2EReport> {
     }
     try {
       io.log(`dataset ${e.dataset} ${cfg.storedSize}px...`);
-      const ds = await benchDataset(e.dataset, cfg, plan);
+      const ds = await benchDataset(e.dataset, cfg, plan, e.batch);
       // Rows with the same config, batch and columns share one network (compiled once).
       const key = `${cfg.name} ${e.batch} ${e.columns}`;
       let nw = nets.get(key);

@@ -339,3 +339,27 @@ Deno.test({
     assert.ok(r.pipelines[0] > 20, `${r.pipelines[0]} pipelines`);
   },
 });
+
+Deno.test({
+  name:
+    "bench e2e runner: a training split smaller than one batch fails the row instead of hanging",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const plan = e2ePlan(true);
+    // 10 training images (1 per class) cannot fill one batch of 16.
+    plan.steps = [{ config: "tiny", batch: 16, steps: 1, warmup: 1, peerSteps: 1 }];
+    plan.columns = [1];
+    plan.epochs = [];
+    plan.tfjs = false;
+    plan.torch = false;
+    plan.coldStart = null;
+    plan.syntheticPerClass = 1;
+    const report = await runE2E(plan, { log: () => {}, argv: [] });
+    assert.equal(report.steps[0].ours, null);
+    assert.match(
+      report.failures.map((f) => f.error).join("\n"),
+      /the training split holds 10 images, fewer than one batch/,
+    );
+  },
+});

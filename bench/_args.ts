@@ -1,9 +1,8 @@
 // Command-line flags of `deno task bench`. Pure: parsing never touches the GPU or the
 // file system, so tests can check it directly.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { intFlag } from "../flags.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 
 /** Which benchmarks a run does. */
 export type Suite = "kernels" | "e2e" | "data" | "browser" | "convergence" | "all";
@@ -152,43 +151,38 @@ export function defaultJsonPath(date: Date): string {
  * ```
  */
 export function parseBenchArgs(args: readonly string[], now: Date = new Date()): BenchOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        filter: { type: "string" },
-        batch: { type: "string" },
-        json: { type: "string" },
-        "no-peer": { type: "boolean" },
-        time: { type: "string" },
-        iterations: { type: "string" },
-        warmup: { type: "string" },
-        target: { type: "string" },
-        "max-repeat": { type: "string" },
-        "peer-max": { type: "string" },
-        suite: { type: "string" },
-        compare: { type: "string" },
-        with: { type: "string" },
-        quick: { type: "boolean" },
-        "no-tfjs": { type: "boolean" },
-        "no-torch": { type: "boolean" },
-        "paper-batch": { type: "string" },
-        configs: { type: "string" },
-        "no-epochs": { type: "boolean" },
-        "no-cold": { type: "boolean" },
-        "e2e-json": { type: "string" },
-        chart: { type: "string" },
-        ours: { type: "string" },
-        "torch-seed": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values } = parseFlags({
+    args: [...args],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      filter: { type: "string" },
+      batch: { type: "string" },
+      json: { type: "string" },
+      "no-peer": { type: "boolean" },
+      time: { type: "string" },
+      iterations: { type: "string" },
+      warmup: { type: "string" },
+      target: { type: "string" },
+      "max-repeat": { type: "string" },
+      "peer-max": { type: "string" },
+      suite: { type: "string" },
+      compare: { type: "string" },
+      with: { type: "string" },
+      quick: { type: "boolean" },
+      "no-tfjs": { type: "boolean" },
+      "no-torch": { type: "boolean" },
+      "paper-batch": { type: "string" },
+      configs: { type: "string" },
+      "no-epochs": { type: "boolean" },
+      "no-cold": { type: "boolean" },
+      "e2e-json": { type: "string" },
+      chart: { type: "string" },
+      ours: { type: "string" },
+      "torch-seed": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   let filter: RegExp | null = null;
   if (values.filter !== undefined) {
     try {

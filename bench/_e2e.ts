@@ -27,7 +27,7 @@ import { type Column, openColumns } from "../kernels/columns.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
 import { AlexNet } from "../model/alexnet.ts";
 import { type AlexNetConfig, configFor, type ConfigName } from "../model/config.ts";
-import { initParameters } from "../model/init.ts";
+import { initialParameters } from "../model/session.ts";
 import { TrainStep } from "../model/step.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { type Batch, Loader } from "../data/loader.ts";
@@ -238,9 +238,13 @@ async function setup(
     // ones kaiming, fc8 x 0.05 and pixels / 64 (the timing does not depend on it, but
     // a sane loss is a check that the step is really training).
     const paper = cfg.name === "paper";
-    const init = initParameters(cfg, 1, { scheme: paper ? "paper" : "kaiming" });
-    if (!paper) init.get("fc8.weight")!.forEach((v, i, a) => a[i] = v * 0.05);
-    net.writeParameters(init);
+    net.writeParameters(
+      initialParameters(cfg, {
+        seed: 1,
+        init: paper ? "paper" : "kaiming",
+        outputGain: paper ? 1 : 0.05,
+      }),
+    );
     net.clearMomentum();
     step = await TrainStep.create(net, {
       mean: ds.mean,

@@ -3,7 +3,7 @@
 // worker access here, so the model's training step (and a browser) can use it.
 
 import { PARAMS_PER_CROP, pcaLighting } from "../kernels/augment.ts";
-import { augmentDraw } from "./rng.ts";
+import { augmentDraw, epochPermutation } from "./rng.ts";
 
 /** Per-image augmentation draws of one batch (present when the loader was asked). */
 export interface BatchAugment {
@@ -96,4 +96,100 @@ export function augmentParams(
     }
   }
   return out;
+}
+
+/** How a split is cut into batches: {@link BatchOrder}'s options. */
+export interface BatchOrderOptions {
+  /** Images per batch. */
+  batch: number;
+  /** Seed of the order and of the augmentation draws. */
+  seed: number;
+  /** Shuffle per epoch. */
+  shuffle: boolean;
+  /** Drop a short last batch. */
+  dropLast: boolean;
+  /** Draw training augmentation for a crop of this size. */
+  augment?: { cropSize: number; alphaStd?: number };
+}
+
+/**
+ * The order, the batch boundaries and the augmentation draws of a split of `count`
+ * images of side `imageSize`: what the Deno Loader (reading shards) and MemoryBatches
+ * (a split in memory) share, so both yield the same batches. `who` names the owner in
+ * errors.
+ *
+ * @example
+ * ```ts
+ * import { BatchOrder } from "./batch.ts";
+ * const o = new BatchOrder("demo", 10, 36, { batch: 4, seed: 1, shuffle: true, dropLast: true });
+ * console.assert(o.batchCount === 2 && o.indices(o.order(0), 1).length === 4);
+ * ```
+ */
+export class BatchOrder {
+  /** Images in the split. */
+  readonly count: number;
+  /** Stored image side. */
+  readonly imageSize: number;
+  /** The options. */
+  readonly options: Readonly<BatchOrderOptions>;
+
+  /** Checks `augment.cropSize` against the image side (a RangeError naming `who`). */
+  constructor(who: string, count: number, imageSize: number, options: BatchOrderOptions) {
+    const crop = options.augment?.cropSize;
+    if (crop !== undefined && !(Number.isInteger(crop) && crop >= 1 && crop <= imageSize)) {
+      throw new RangeError(
+        `${who}: augment.cropSize must be an integer in 1..${imageSize}, got ${crop}`,
+      );
+    }
+    this.count = count;
+    this.imageSize = imageSize;
+    this.options = options;
+  }
+
+  /** Batches per epoch. */
+  get batchCount(): number {
+    const { batch, dropLast } = this.options;
+    return dropLast ? Math.floor(this.count / batch) : Math.ceil(this.count / batch);
+  }
+
+  /** The dataset indices of an epoch, in visiting order. */
+  order(epoch: number): Int32Array {
+    return this.options.shuffle
+      ? epochPermutation(this.count, this.options.seed, epoch)
+      : Int32Array.from({ length: this.count }, (_, i) => i);
+  }
+
+  /** The dataset indices of batch `step` of an epoch's `order` (a view). */
+  indices(order: Int32Array, step: number): Int32Array {
+    const B = this.options.batch;
+    return order.subarray(step * B, Math.min((step + 1) * B, order.length));
+  }
+
+  /** Batch `step` of `epoch`: its images (read by the owner), labels and draws. */
+  batch(
+    images: Uint8Array,
+    indices: Int32Array,
+    labels: ArrayLike<number>,
+    epoch: number,
+    step: number,
+  ): Batch {
+    const own = Int32Array.from(indices);
+    const batch: Batch = {
+      images,
+      labels: Int32Array.from(own, (i) => labels[i]),
+      indices: own,
+      size: own.length,
+      epoch,
+      step,
+    };
+    const a = this.options.augment;
+    if (a) {
+      batch.augment = drawAugment(own, this.options.seed, epoch, {
+        srcSize: this.imageSize,
+        cropSize: a.cropSize,
+        alphaStd: a.alphaStd,
+      });
+    }
+    return batch;
+  }
 }

@@ -9,7 +9,7 @@
 //
 // Needs --allow-read --allow-write --allow-env --allow-ffi (sharp is a native addon).
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "../flags.ts";
 import { reportError, UsageError } from "../errors.ts";
 import { formatDuration } from "./progress.ts";
 import { prepareFolder } from "./prepare.ts";
@@ -76,34 +76,29 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        src: { type: "string" },
-        out: { type: "string" },
-        size: { type: "string" },
-        labels: { type: "string" },
-        "val-src": { type: "string" },
-        "val-labels": { type: "string" },
-        "val-fraction": { type: "string" },
-        workers: { type: "string" },
-        "limit-pixels": { type: "string" },
-        background: { type: "string" },
-        "shard-images": { type: "string" },
-        seed: { type: "string" },
-        dataset: { type: "string", default: "folder" },
-        data: { type: "string" },
-        "train-per-class": { type: "string" },
-        "val-per-class": { type: "string" },
-        quiet: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseFlags({
+    args,
+    options: {
+      src: { type: "string" },
+      out: { type: "string" },
+      size: { type: "string" },
+      labels: { type: "string" },
+      "val-src": { type: "string" },
+      "val-labels": { type: "string" },
+      "val-fraction": { type: "string" },
+      workers: { type: "string" },
+      "limit-pixels": { type: "string" },
+      background: { type: "string" },
+      "shard-images": { type: "string" },
+      seed: { type: "string" },
+      dataset: { type: "string", default: "folder" },
+      data: { type: "string" },
+      "train-per-class": { type: "string" },
+      "val-per-class": { type: "string" },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   if (values.help) {
     console.log(USAGE);
     return 0;

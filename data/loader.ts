@@ -14,8 +14,7 @@
 import { DataError } from "../errors.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { type ShardLayout, ShardReader } from "./_shard_reader.ts";
-import { epochPermutation } from "./rng.ts";
-import { type Batch, drawAugment } from "./batch.ts";
+import { type Batch, BatchOrder } from "./batch.ts";
 
 export { augmentParams, type Batch, type BatchAugment } from "./batch.ts";
 
@@ -64,9 +63,9 @@ export class Loader implements AsyncIterable<Batch> {
   readonly imageSize: number;
   /** Epoch of the next iteration. */
   epoch: number;
-  readonly #opts:
-    & Required<Omit<LoaderOptions, "augment" | "epoch">>
-    & Pick<LoaderOptions, "augment">;
+  readonly #order: BatchOrder;
+  readonly #prefetch: number;
+  readonly #workerCount: number;
   #workers: Worker[] = [];
   #local: ShardReader | null = null;
   #pending = new Map<number, Pending>();
@@ -84,26 +83,22 @@ export class Loader implements AsyncIterable<Batch> {
     this.imageSize = dataset.imageSize;
     this.epoch = options.epoch ?? 0;
     const train = split === "train";
-    this.#opts = {
+    this.#order = new BatchOrder("Loader", this.split.count, this.imageSize, {
       batch: options.batch,
       seed: options.seed,
       shuffle: options.shuffle ?? train,
       dropLast: options.dropLast ?? train,
-      prefetch: Math.max(1, options.prefetch ?? 3),
-      workers: Math.max(0, options.workers ?? 2),
       augment: options.augment,
-    };
-    const crop = options.augment?.cropSize;
-    if (crop !== undefined && !(Number.isInteger(crop) && crop >= 1 && crop <= this.imageSize)) {
-      throw bad("augment.cropSize", `an integer in 1..${this.imageSize}, got ${crop}`);
-    }
+    });
+    this.#prefetch = Math.max(1, options.prefetch ?? 3);
+    this.#workerCount = Math.max(0, options.workers ?? 2);
     const layout: ShardLayout = {
       dir: this.split.dir,
       shards: this.split.shards,
       imageBytes: this.split.imageBytes,
     };
-    if (this.#opts.workers === 0) this.#local = new ShardReader(layout);
-    for (let w = 0; w < this.#opts.workers; w++) {
+    if (this.#workerCount === 0) this.#local = new ShardReader(layout);
+    for (let w = 0; w < this.#workerCount; w++) {
       const worker = new Worker(new URL("./_loader_worker.ts", import.meta.url), {
         type: "module",
         name: `loader-${split}-${w}`,
@@ -120,16 +115,12 @@ export class Loader implements AsyncIterable<Batch> {
 
   /** Batches per epoch. */
   get batchCount(): number {
-    const { batch, dropLast } = this.#opts;
-    return dropLast ? Math.floor(this.split.count / batch) : Math.ceil(this.split.count / batch);
+    return this.#order.batchCount;
   }
 
   /** The dataset indices of an epoch, in visiting order. */
   order(epoch: number = this.epoch): Int32Array {
-    const n = this.split.count;
-    return this.#opts.shuffle
-      ? epochPermutation(n, this.#opts.seed, epoch)
-      : Int32Array.from({ length: n }, (_, i) => i);
+    return this.#order.order(epoch);
   }
 
   /** Iterates the batches of `this.epoch`. */
@@ -139,29 +130,17 @@ export class Loader implements AsyncIterable<Batch> {
 
   async *#iterate(epoch: number): AsyncGenerator<Batch> {
     if (this.#closed) throw new Error("Loader: iterated after close()");
-    const order = this.order(epoch), B = this.#opts.batch, steps = this.batchCount;
+    const order = this.order(epoch), steps = this.batchCount;
     const inflight: Promise<Uint8Array>[] = [];
-    const slice = (step: number) =>
-      order.subarray(step * B, Math.min((step + 1) * B, order.length));
+    const slice = (step: number) => this.#order.indices(order, step);
     let issued = 0;
     for (let step = 0; step < steps; step++) {
-      while (issued < steps && issued < step + this.#opts.prefetch) {
+      while (issued < steps && issued < step + this.#prefetch) {
         inflight.push(this.#read(slice(issued), issued));
         issued++;
       }
       const images = await inflight.shift()!;
-      const indices = Int32Array.from(slice(step));
-      const labels = Int32Array.from(indices, (i) => this.split.labels[i]);
-      const batch: Batch = { images, labels, indices, size: indices.length, epoch, step };
-      const a = this.#opts.augment;
-      if (a) {
-        batch.augment = drawAugment(indices, this.#opts.seed, epoch, {
-          srcSize: this.imageSize,
-          cropSize: a.cropSize,
-          alphaStd: a.alphaStd,
-        });
-      }
-      yield batch;
+      yield this.#order.batch(images, slice(step), this.split.labels, epoch, step);
     }
   }
 

@@ -6,8 +6,7 @@
 // on the shards in Deno.
 
 import { DataError } from "../errors.ts";
-import { type Batch, drawAugment } from "./batch.ts";
-import { epochPermutation } from "./rng.ts";
+import { type Batch, BatchOrder } from "./batch.ts";
 
 /** One split held in memory. */
 export interface MemorySplit {
@@ -176,7 +175,7 @@ export class MemoryBatches {
   readonly split: MemorySplit;
   /** Stored image side. */
   readonly imageSize: number;
-  readonly #opts: Required<Omit<MemoryBatchOptions, "augment">> & MemoryBatchOptions;
+  readonly #order: BatchOrder;
 
   /** Validates the options (errors name the option and what was expected). */
   constructor(dataset: MemoryDataset, split: "train" | "val", options: MemoryBatchOptions) {
@@ -188,10 +187,6 @@ export class MemoryBatches {
       throw bad("batch", `a positive integer, got ${options.batch}`);
     }
     if (!Number.isInteger(options.seed)) throw bad("seed", `an integer, got ${options.seed}`);
-    const crop = options.augment?.cropSize;
-    if (crop !== undefined && !(Number.isInteger(crop) && crop >= 1 && crop <= this.imageSize)) {
-      throw bad("augment.cropSize", `an integer in 1..${this.imageSize}, got ${crop}`);
-    }
     const bytes = this.split.count * this.imageSize * this.imageSize * 3;
     if (this.split.images.length !== bytes || this.split.labels.length !== this.split.count) {
       throw new DataError(
@@ -201,25 +196,21 @@ export class MemoryBatches {
       );
     }
     const train = split === "train";
-    this.#opts = {
+    this.#order = new BatchOrder("MemoryBatches", this.split.count, this.imageSize, {
       ...options,
       shuffle: options.shuffle ?? train,
       dropLast: options.dropLast ?? train,
-    };
+    });
   }
 
   /** Batches per epoch. */
   get batchCount(): number {
-    const n = this.split.count, b = this.#opts.batch;
-    return this.#opts.dropLast ? Math.floor(n / b) : Math.ceil(n / b);
+    return this.#order.batchCount;
   }
 
   /** The dataset indices of an epoch, in visiting order. */
   order(epoch: number): Int32Array {
-    const n = this.split.count;
-    return this.#opts.shuffle
-      ? epochPermutation(n, this.#opts.seed, epoch)
-      : Int32Array.from({ length: n }, (_, i) => i);
+    return this.#order.order(epoch);
   }
 
   /** Batch `step` of epoch `epoch`. */
@@ -229,26 +220,13 @@ export class MemoryBatches {
         `MemoryBatches: step must be an integer in 0..${this.batchCount - 1}, got ${step}`,
       );
     }
-    const B = this.#opts.batch, bytes = this.imageSize * this.imageSize * 3;
-    const order = this.order(epoch);
-    const indices = Int32Array.from(
-      order.subarray(step * B, Math.min((step + 1) * B, order.length)),
-    );
+    const bytes = this.imageSize * this.imageSize * 3;
+    const indices = this.#order.indices(this.order(epoch), step);
     const images = new Uint8Array(indices.length * bytes);
     indices.forEach((index, slot) => {
       images.set(this.split.images.subarray(index * bytes, (index + 1) * bytes), slot * bytes);
     });
-    const labels = Int32Array.from(indices, (i) => this.split.labels[i]);
-    const batch: Batch = { images, labels, indices, size: indices.length, epoch, step };
-    const a = this.#opts.augment;
-    if (a) {
-      batch.augment = drawAugment(indices, this.#opts.seed, epoch, {
-        srcSize: this.imageSize,
-        cropSize: a.cropSize,
-        alphaStd: a.alphaStd,
-      });
-    }
-    return batch;
+    return this.#order.batch(images, indices, this.split.labels, epoch, step);
   }
 
   /** The batches of epoch `epoch`, in order. */

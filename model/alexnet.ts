@@ -179,6 +179,8 @@ export class AlexNet {
   #options: PlanOptions;
   #xent: SoftmaxCrossEntropy[] = [];
   #sgd: Sgd[] = [];
+  /** Per column, the parameters SGD updates (fixed at creation). */
+  #sgdParams: { w: Tensor; dW: Tensor; v: Tensor }[][] = [];
   #finite: NonFinite[] = [];
 
   private constructor(opts: AlexNetOptions, plan: NetworkPlan<Tensor>, specs: TensorSpec[]) {
@@ -277,8 +279,9 @@ export class AlexNet {
         await SoftmaxCrossEntropy.create(c, { batch: this.batch, classes: this.config.classes }),
       );
       if (!this.inference) {
-        const sizes = this.#params(i).map((q) => q.w.size);
-        this.#sgd.push(await Sgd.create(c, { sizes }));
+        const params = this.#params(i);
+        this.#sgdParams.push(params);
+        this.#sgd.push(await Sgd.create(c, { sizes: params.map((q) => q.w.size) }));
       }
       this.#finite.push(await NonFinite.create(c));
     }
@@ -511,7 +514,7 @@ export class AlexNet {
   sgd(rec: Recorder, hyper: { lr: number; momentum: number; weightDecay: number }): void {
     this.#trainable("sgd");
     for (const [c, sgd] of this.#sgd.entries()) {
-      sgd.step(rec.at(c), { params: this.#params(c), ...hyper });
+      sgd.step(rec.at(c), { params: this.#sgdParams[c], ...hyper });
     }
   }
 
@@ -625,7 +628,7 @@ export class AlexNet {
     this.#trainable("clearMomentum");
     for (const [i, c] of this.columns.entries()) {
       const enc = new Encoder(c, "clear momentum");
-      for (const p of this.#params(i)) enc.clear(p.v);
+      for (const p of this.#sgdParams[i]) enc.clear(p.v);
       enc.submit();
     }
   }

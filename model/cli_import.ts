@@ -10,11 +10,11 @@
 // mean_c) / std_c with ImageNet's mean and std) and, with 1000 classes, the labels are
 // ImageNet's class names. Exit codes: 0 done, 1 the weights do not fit, 2 bad command line.
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "../flags.ts";
 import { CheckpointError, reportError, UsageError } from "../errors.ts";
 import { IMAGENET_CLASSES } from "../data/imagenet_classes.ts";
 import { readSafetensors, saveCheckpoint } from "./checkpoint.ts";
-import { configFor, parameterShapes } from "./config.ts";
+import { configFor, configs, parameterShapes } from "./config.ts";
 import type { CheckpointState } from "./checkpoint_format.ts";
 
 const HELP = `Make a checkpoint from weights saved as safetensors.
@@ -47,9 +47,9 @@ export const IMAGENET_NORMALIZATION: Readonly<{ mean: number[]; std: number[] }>
 export async function importWeights(
   opts: { config: string; weights: string; out: string },
 ): Promise<CheckpointState> {
+  const probe = parameterShapes(configFor(opts.config));
   const { tensors } = await readSafetensors(opts.weights);
   const bad = (message: string) => new CheckpointError(`${opts.weights}: ${message}`, opts.weights);
-  const probe = parameterShapes(configFor(opts.config));
   const logits = probe.filter((p) => p.kind === "weight").at(-1)!;
   const classes = tensors.get(logits.name)?.shape[0];
   if (classes === undefined) throw bad(`missing tensor "${logits.name}" (config ${opts.config})`);
@@ -89,7 +89,7 @@ export async function importWeights(
 /** Runs the import CLI on `args`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   try {
-    const { values } = parseArgs({
+    const { values } = parseFlags({
       args,
       options: {
         config: { type: "string" },
@@ -105,6 +105,11 @@ export async function main(args: string[]): Promise<number> {
     }
     for (const k of ["config", "weights", "out"] as const) {
       if (!values[k]) throw new UsageError(`--${k} is required`);
+    }
+    if (!Object.hasOwn(configs, values.config!)) {
+      throw new UsageError(
+        `--config must be one of ${Object.keys(configs).join(", ")}, got "${values.config}"`,
+      );
     }
     const state = await importWeights(values as { config: string; weights: string; out: string });
     console.log(

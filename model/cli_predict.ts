@@ -9,9 +9,9 @@
 // still predicted. Exit codes: 0 done, 1 an image or the checkpoint could not be read,
 // 2 bad command line.
 
+import { parseFlags } from "../flags.ts";
 import { DataError, reportError, UsageError } from "../errors.ts";
 
-import { parseArgs } from "node:util";
 import { openColumns } from "../kernels/columns.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { Classifier } from "./classifier.ts";
@@ -140,24 +140,19 @@ export async function predict(
 /** Runs the command line; returns the exit code (errors become one line, errors.ts). */
 export async function main(args: string[]): Promise<number> {
   try {
-    let values, positionals;
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          checkpoint: { type: "string" },
-          "ten-crop": { type: "boolean" },
-          top: { type: "string" },
-          columns: { type: "string" },
-          grid: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values, positionals } = parseFlags({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        checkpoint: { type: "string" },
+        "ten-crop": { type: "boolean" },
+        top: { type: "string" },
+        columns: { type: "string" },
+        grid: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;

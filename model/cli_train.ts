@@ -9,14 +9,13 @@
 // checkpoint or dataset, a full disk, divergence), 2 bad command line (including a batch
 // whose memory plan does not fit the device).
 
-import { parseArgs } from "node:util";
 import { openDataset } from "../data/dataset.ts";
 import { formatDuration } from "../data/progress.ts";
 import { reportError, UsageError } from "../errors.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { configFor } from "./config.ts";
 import { AlexNet } from "./alexnet.ts";
-import { intFlag } from "../flags.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 import { recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
 
 /**
@@ -134,36 +133,31 @@ export interface TrainCommand {
  * ```
  */
 export function parseTrainArgs(args: string[]): TrainCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        dataset: { type: "string" },
-        data: { type: "string" },
-        config: { type: "string" },
-        columns: { type: "string" },
-        epochs: { type: "string" },
-        steps: { type: "string" },
-        "checkpoint-every": { type: "string" },
-        dropout: { type: "string" },
-        batch: { type: "string" },
-        lr: { type: "string" },
-        schedule: { type: "string" },
-        "step-epochs": { type: "string" },
-        seed: { type: "string" },
-        out: { type: "string" },
-        resume: { type: "string" },
-        "eval-every": { type: "string" },
-        "ten-crop": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const parsed = parseFlags({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      dataset: { type: "string" },
+      data: { type: "string" },
+      config: { type: "string" },
+      columns: { type: "string" },
+      epochs: { type: "string" },
+      steps: { type: "string" },
+      "checkpoint-every": { type: "string" },
+      dropout: { type: "string" },
+      batch: { type: "string" },
+      lr: { type: "string" },
+      schedule: { type: "string" },
+      "step-epochs": { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      resume: { type: "string" },
+      "eval-every": { type: "string" },
+      "ten-crop": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   const v = parsed.values;
   const lr = v.lr === undefined ? undefined : Number(v.lr);
   if (lr !== undefined && !(Number.isFinite(lr) && lr > 0)) {

@@ -20,6 +20,49 @@ import { type StepResult, TrainStep, type TrainStepOptions } from "./step.ts";
 import { initialTrainState, type TrainState } from "./train_state.ts";
 
 /**
+ * Throws a DataError unless `dataset` suits `config` at `batch`: the same class count,
+ * the config's stored image side (`hint` is appended to that message) and at least one
+ * batch of training images. train() and TrainSession check the same things.
+ *
+ * @example
+ * ```ts
+ * import { configFor } from "./config.ts";
+ * import { checkDatasetFits } from "./session.ts";
+ * const ds = { name: "mine", classes: ["a", "b"], imageSize: 36, train: { count: 64 } };
+ * checkDatasetFits(configFor("tiny", 2), ds, 32); // fits: returns
+ * ```
+ */
+export function checkDatasetFits(
+  config: AlexNetConfig,
+  dataset: {
+    name: string;
+    classes: readonly string[];
+    imageSize: number;
+    train: { count: number };
+  },
+  batch: number,
+  hint = "",
+): void {
+  const { name, classes, imageSize, train } = dataset;
+  if (classes.length !== config.classes) {
+    throw new DataError(
+      `config ${config.name} has ${config.classes} classes, the dataset ${name} has ${classes.length}`,
+    );
+  }
+  if (imageSize !== config.storedSize) {
+    throw new DataError(
+      `config ${config.name} expects ${config.storedSize}px stored images, the dataset ${name} ` +
+        `has ${imageSize}px${hint}`,
+    );
+  }
+  if (train.count < batch) {
+    throw new DataError(
+      `the dataset ${name} has ${train.count} training images, fewer than one batch of ${batch}`,
+    );
+  }
+}
+
+/**
  * The initial weights of a run: `initParameters` with fc8 scaled by `outputGain`
  * (the small configs' recipe, see recipe.ts).
  *
@@ -164,22 +207,7 @@ export class TrainSession {
   static async create(o: SessionOptions): Promise<TrainSession> {
     const cfg = validateConfig(o.config);
     const ds = o.dataset;
-    if (ds.classes.length !== cfg.classes) {
-      throw new DataError(
-        `config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
-      );
-    }
-    if (ds.imageSize !== cfg.storedSize) {
-      throw new DataError(
-        `config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset ${ds.name} ` +
-          `has ${ds.imageSize}px`,
-      );
-    }
-    if (ds.train.count < o.batch) {
-      throw new DataError(
-        `the dataset ${ds.name} has ${ds.train.count} training images, fewer than one batch of ${o.batch}`,
-      );
-    }
+    checkDatasetFits(cfg, ds, o.batch);
     const seed = o.seed ?? 1, inputScale = o.inputScale ?? 1, lr = o.lr ?? 0.01;
     const batches = new MemoryBatches(ds, "train", {
       batch: o.batch,

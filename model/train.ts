@@ -22,7 +22,7 @@ import { type Column, openColumns } from "../kernels/columns.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { RecentRate } from "../data/progress.ts";
-import { AlexNetError, DataError } from "../errors.ts";
+import { AlexNetError } from "../errors.ts";
 import { AlexNet } from "./alexnet.ts";
 import { loadCheckpoint, recoverCheckpoint } from "./checkpoint.ts";
 import { Checkpointer } from "./checkpointing.ts";
@@ -30,7 +30,7 @@ import { type AlexNetConfig, dropoutOf, validateConfig } from "./config.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
 import type { RunRecipe, TrainEvent } from "./events.ts";
 import type { InitScheme } from "./init.ts";
-import { initialParameters, trainStepOptions } from "./session.ts";
+import { checkDatasetFits, initialParameters, trainStepOptions } from "./session.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
 import { TrainStep } from "./step.ts";
 import {
@@ -356,26 +356,10 @@ interface Run {
 }
 
 function resolveRun(options: TrainOptions): Run {
-  const cfg = options.config;
-  validateConfig(cfg);
+  const cfg = validateConfig(options.config);
   const ds = options.dataset;
-  if (ds.classes.length !== cfg.classes) {
-    throw new DataError(
-      `config ${cfg.name} has ${cfg.classes} classes, the dataset ${ds.name} has ${ds.classes.length}`,
-    );
-  }
-  if (ds.imageSize !== cfg.storedSize) {
-    throw new DataError(
-      `config ${cfg.name} expects ${cfg.storedSize}px stored images, the dataset ${ds.name} ` +
-        `has ${ds.imageSize}px (prepare it with --size ${cfg.storedSize})`,
-    );
-  }
   const batch = options.batch ?? 128;
-  if (ds.train.count < batch) {
-    throw new DataError(
-      `the dataset ${ds.name} has ${ds.train.count} training images, fewer than one batch of ${batch}`,
-    );
-  }
+  checkDatasetFits(cfg, ds, batch, ` (prepare it with --size ${cfg.storedSize})`);
   const recipe: RunRecipe = {
     config: cfg,
     dataset: { name: ds.name, fingerprint: ds.fingerprint },

@@ -216,3 +216,45 @@ Deno.test("prepare, bench, curves, filters: one line, exit 2 for usage and 1 for
 Deno.test("cli errors: clean up", async () => {
   if (tmp) await Deno.remove(tmp, { recursive: true });
 });
+
+Deno.test("cli import: one line, exit 2 on a bad command line, 1 on weights that do not fit", async () => {
+  const dir = await temp();
+  oneLine(
+    await cli("model/cli_import.ts", ["--config", "torchvision", "--bogus"]),
+    2,
+    /^import: Unknown option '--bogus'.* \(import --help lists the options\)$/,
+    "unknown flag",
+  );
+  oneLine(
+    await cli("model/cli_import.ts", ["--config", "torchvision", "--weights", "w.st"]),
+    2,
+    /^import: --out is required/,
+    "missing --out",
+  );
+  oneLine(
+    await cli("model/cli_import.ts", [
+      "--config",
+      "tiny",
+      "--weights",
+      `${dir}/none.st`,
+      "--out",
+      `${dir}/ck`,
+    ]),
+    1,
+    /^import: .*none\.st/,
+    "missing weights file",
+  );
+  oneLine(
+    await cli("model/cli_import.ts", [
+      "--config",
+      "huge",
+      "--weights",
+      `${dir}/none.st`,
+      "--out",
+      `${dir}/ck`,
+    ]),
+    2,
+    /^import: --config must be one of paper, small, tiny, torchvision, got "huge"/,
+    "unknown config",
+  );
+});

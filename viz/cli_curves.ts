@@ -3,10 +3,9 @@
 // Exit codes: 0 done, 1 the log could not be read or the image not written, 2 bad
 // command line.
 
-import { parseArgs } from "node:util";
 import { reportError, UsageError } from "../errors.ts";
 import { curvesSvg, type MetricsLog, readMetricsLog } from "./curves.ts";
-import { intFlag } from "../flags.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 
 const HELP = `Plot a training run's curves: loss, top-1/top-5 error, learning rate.
 
@@ -40,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
   let values;
   let width: number | undefined;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args,
       strict: true,
       allowPositionals: false,

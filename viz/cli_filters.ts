@@ -4,10 +4,9 @@
 // paper's did. Exit codes: 0 done, 1 the checkpoint could not be read or the image not
 // written, 2 bad command line.
 
-import { parseArgs } from "node:util";
 import { reportError, UsageError } from "../errors.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
-import { intFlag } from "../flags.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 import { type ColumnSaturation, conv1FromCheckpoint, renderFilters } from "./filters.ts";
 
 const HELP = `Draw the conv1 kernels of a checkpoint, one block per column.
@@ -40,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
   let values;
   let scale: number | undefined, gap: number | undefined;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseFlags({
       args,
       strict: true,
       allowPositionals: false,

@@ -4,7 +4,7 @@
 // with --checkpoint DIR, that checkpoint under /checkpoint/ (the page opens it).
 // Files are served read-only from those folders; nothing else of the disk is reachable.
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "../flags.ts";
 import { reportError, UsageError } from "../errors.ts";
 
 const HELP = `Serve the browser page: classify with a checkpoint, train tiny live.
@@ -131,21 +131,16 @@ export async function serveWeb(options: WebOptions = {}): Promise<WebServer> {
 /** Runs the command line; returns the exit code once the server stops (Ctrl-C). */
 export async function main(args: string[]): Promise<number> {
   try {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        options: {
-          port: { type: "string" },
-          data: { type: "string" },
-          checkpoint: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseFlags({
+      args,
+      strict: true,
+      options: {
+        port: { type: "string" },
+        data: { type: "string" },
+        checkpoint: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;

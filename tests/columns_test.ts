@@ -40,6 +40,28 @@ Deno.test("tensors round-trip every dtype and reuse pooled buffers", GPU_TEST, a
   assert.equal(col.memory.inUse, before.inUse);
 });
 
+Deno.test("a tensor view shares its storage and refuses another size", GPU_TEST, async () => {
+  const col = await gpu();
+  const base = Tensor.from(col, Float32Array.from({ length: 24 }, (_, i) => i), [2, 3, 2, 2], "y");
+  const flat = base.view([2, 12]);
+  assert.deepEqual(flat.shape, [2, 12]);
+  assert.equal(flat.buffer, base.buffer);
+  // A write through the view is what the base reads back.
+  flat.write(Float32Array.from({ length: 24 }, (_, i) => 100 + i));
+  assert.deepEqual([...await base.read()].slice(0, 3), [100, 101, 102]);
+  assert.equal(flat.view([24]).buffer, base.buffer);
+  assert.throws(
+    () => base.view([5, 5]),
+    /tensor y: cannot view \[2,3,2,2\] \(24 elements\) as \[5,5\]/,
+  );
+  // The view owns nothing: disposing it leaves the base; disposing the base ends both.
+  flat.dispose();
+  assert.equal(base.released, false);
+  base.dispose();
+  assert.equal(flat.released, true);
+  assert.throws(() => flat.buffer, /tensor y was used after release/);
+});
+
 Deno.test("tensor errors name the tensor and the limit", GPU_TEST, async () => {
   const col = await gpu();
   assert.throws(() => Tensor.empty(col, [2, -1], "bad"), /bad: shape \[2,-1\] has a bad dimension/);

@@ -60,14 +60,14 @@ export interface MaxPoolParams {
    * words (8 windows for 3x3) and both are capped at the output size. Default on GPUs
    * [1, 1] (i.e. [1, 8]), where parallelism pays; on the software profile, where every
    * buffer access costs per lane, the block with the fewest accesses in total among
-   * blocks of at most 160 (e.g. [4, 8] for pool1, [2, 13] for pool2).
+   * blocks of at most 40 (lavapipe compiles the unrolled shader at its first dispatch, in
+   * time that grows with the block).
    */
   forwardBlock?: readonly [number, number];
   /**
    * [rows, cols] of stride x stride input tiles per backward invocation, rounded and
    * capped like forwardBlock. Default [1, 1] on GPUs; on the software profile chosen like
-   * the forward's, among blocks of at most 240 accesses (the unrolled shader and its
-   * first-use compile grow with the block).
+   * the forward's, among blocks of at most 60 accesses.
    */
   backwardBlock?: readonly [number, number];
 }
@@ -187,6 +187,14 @@ function backwardAccesses(s: MaxPoolShape, block: readonly [number, number]): nu
   const words = Math.floor((bw - 1 + last) / per) - Math.floor(first / per) + 1;
   return nwh * nww + nwh * words + bh * st * bw * st;
 }
+
+// Largest unrolled block of the software profile, in buffer accesses per invocation.
+// lavapipe compiles a pipeline at its first dispatch, in time that grows with the
+// unrolled body: at tiny's shapes, limits of 160 / 240 cost 9.4 s of compile for its three
+// pools against 3.0 s at 40 / 60, while the paper-shape kernel bench was a wash (pool1-5
+// forward + backward 5.83 vs 5.92 ms a batch of 4), so the smaller bodies are the default.
+const SOFTWARE_FORWARD_ACCESSES = 40;
+const SOFTWARE_BACKWARD_ACCESSES = 60;
 
 // Software default: among blocks whose unrolled shader stays small (lavapipe compiles it on
 // first use; `limit` accesses per invocation), the one with the fewest accesses in total,
@@ -488,7 +496,7 @@ export class MaxPool {
             forwardAccesses,
             forwardCount,
             [shape.outHeight, shape.outWidth],
-            160,
+            SOFTWARE_FORWARD_ACCESSES,
           )
           : [1, 1]),
     );
@@ -498,7 +506,7 @@ export class MaxPool {
         ? softwareBlock(shape, backwardAccesses, backwardCount, [
           Math.ceil(shape.height / st),
           Math.ceil(shape.width / st),
-        ], 240)
+        ], SOFTWARE_BACKWARD_ACCESSES)
         : [1, 1]),
     );
     const [forward, backward] = await Promise.all([

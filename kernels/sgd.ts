@@ -13,8 +13,10 @@
 // and may use different values.
 //
 // Layout: flat. Tiling: one invocation per vec4 (sizes divisible by 4) or per scalar.
-// Pipelines are per static size; a tensor larger than the column's
-// maxStorageBufferBindingSize is updated in aligned chunks bound as byte ranges.
+// Two pipelines serve every size: each tensor is bound as a byte range of exactly its
+// elements and the shader reads the count from arrayLength (a pipeline per size would
+// cost a compile each at the first step on software adapters). A tensor larger than the
+// column's maxStorageBufferBindingSize is updated in aligned chunks.
 
 import type { Column } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
@@ -24,7 +26,6 @@ import {
   ceilDiv,
   chunkElements,
   chunks,
-  constants,
   foldWorkgroups,
   requirePositiveInt,
   storage,
@@ -57,23 +58,24 @@ export interface SgdParam {
 export const SGD_UNIFORMS: UniformLayout<{ lr: "f32"; momentum: "f32"; weightDecay: "f32" }> =
   uniformLayout("SgdUniforms", { lr: "f32", momentum: "f32", weightDecay: "f32" });
 
-/** Builds the WGSL that updates `size` elements (pure; exported for tests). */
-export function sgdWgsl(size: number, workgroupSize = 256): string {
-  const vec = size % 4 === 0 ? 4 : 1;
-  const type = vec === 4 ? "vec4<f32>" : "f32";
-  const n = size / vec;
-  const [nx] = foldWorkgroups(ceilDiv(n, workgroupSize));
+/**
+ * Builds the WGSL of the update over vec4s (`vec4`) or scalars (pure; exported for tests).
+ * The element count is the bound range's length (`arrayLength`), so one pipeline serves
+ * every tensor: each range must be bound with its exact size.
+ */
+export function sgdWgsl(vec4: boolean, workgroupSize = 256): string {
+  const type = vec4 ? "vec4<f32>" : "f32";
   return [
-    constants({ N: n, NUM_WG_X: nx }),
     SGD_UNIFORMS.wgsl,
     storage(0, "w", `array<${type}>`, "read_write"),
     storage(1, "dW", `array<${type}>`, "read"),
     storage(2, "v", `array<${type}>`, "read_write"),
     uniform(3, "u", SGD_UNIFORMS),
     `@compute @workgroup_size(${workgroupSize})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `  let i = (wid.y * NUM_WG_X + wid.x) * ${workgroupSize}u + lid;`,
-    `  if (i >= N) { return; }`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,`,
+    `        @builtin(local_invocation_index) lid: u32) {`,
+    `  let i = (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid;`,
+    `  if (i >= arrayLength(&w)) { return; }`,
     `  let wi = w[i];`,
     `  let vi = u.momentum * v[i] - (u.weightDecay * u.lr) * wi - u.lr * dW[i];`,
     `  v[i] = vi;`,
@@ -94,7 +96,8 @@ export function sgdWgsl(size: number, workgroupSize = 256): string {
  * ```
  */
 export class Sgd {
-  #pipelines: Map<number, GPUComputePipeline>;
+  #vec4: GPUComputePipeline;
+  #scalar: GPUComputePipeline;
   #sizes: Set<number>;
   #maxElems: number;
   #wg: number;
@@ -103,18 +106,19 @@ export class Sgd {
   private constructor(
     column: Column,
     sizes: Set<number>,
-    pipelines: Map<number, GPUComputePipeline>,
+    [vec4, scalar]: GPUComputePipeline[],
     maxElems: number,
     wg: number,
   ) {
     this.#sizes = sizes;
-    this.#pipelines = pipelines;
+    this.#vec4 = vec4;
+    this.#scalar = scalar;
     this.#maxElems = maxElems;
     this.#wg = wg;
     this.#uniforms = new CallUniforms(column, SGD_UNIFORMS, "sgd");
   }
 
-  /** Compiles (or fetches from the column's cache) one pipeline per distinct size. */
+  /** Compiles (or fetches from the column's cache) its two pipelines, vec4 and scalar. */
   static async create(column: Column, params: SgdParams): Promise<Sgd> {
     if (!Array.isArray(params.sizes) || params.sizes.length === 0) {
       throw new RangeError(`sgd: sizes must be a non-empty array of element counts`);
@@ -133,11 +137,10 @@ export class Sgd {
       column.limits.minStorageBufferOffsetAlignment,
       16,
     );
-    const pieces = new Set<number>();
-    for (const s of sizes) for (const [, n] of chunks(s, maxElems)) pieces.add(n);
-    const list = [...pieces];
-    const compiled = await Promise.all(list.map((n) => column.pipeline("sgd", sgdWgsl(n, wg))));
-    return new Sgd(column, sizes, new Map(list.map((n, i) => [n, compiled[i]])), maxElems, wg);
+    const pipelines = await Promise.all(
+      [true, false].map((vec4) => column.pipeline("sgd", sgdWgsl(vec4, wg))),
+    );
+    return new Sgd(column, sizes, pipelines, maxElems, wg);
   }
 
   /**
@@ -175,10 +178,11 @@ export class Sgd {
     for (const { w, dW, v } of t.params) {
       const pieces = chunks(w.size, this.#maxElems);
       for (const [off, n] of pieces) {
-        const grid = foldWorkgroups(ceilDiv(n % 4 === 0 ? n / 4 : n, this.#wg));
-        const bind = (x: Tensor) =>
-          pieces.length === 1 ? x : { tensor: x, offset: off * 4, size: n * 4 };
-        enc.dispatch(this.#pipelines.get(n)!, [bind(w), bind(dW), bind(v), u], grid);
+        const vec4 = n % 4 === 0;
+        const grid = foldWorkgroups(ceilDiv(vec4 ? n / 4 : n, this.#wg));
+        // Exact ranges: the shader takes the element count from arrayLength.
+        const bind = (x: Tensor) => ({ tensor: x, offset: off * 4, size: n * 4 });
+        enc.dispatch(vec4 ? this.#vec4 : this.#scalar, [bind(w), bind(dW), bind(v), u], grid);
       }
     }
   }

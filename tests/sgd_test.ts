@@ -20,7 +20,10 @@ Deno.test(
   async () => {
     const col = await gpu();
     const sizes = [1, 7, 64, 1003, 4096];
+    const before = col.pipelineCount;
     const sgd = await Sgd.create(col, { sizes, workgroupSize: 64 });
+    // One vec4 and one scalar shader serve every size.
+    assert.ok(col.pipelineCount - before <= 2, `${col.pipelineCount - before} new pipelines`);
     let ws = sizes.map((n, k) => uniform(n, 10 + k, -0.1, 0.1) as ArrayLike<number>);
     let vs = sizes.map((n) => new Float64Array(n) as ArrayLike<number>);
     const w = sizes.map((n, k) => Tensor.from(col, Float32Array.from(ws[k]), [n], `w${k}`));

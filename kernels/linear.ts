@@ -40,7 +40,10 @@ export interface LinearParams {
   outFeatures: number;
   /** Fuse ReLU into the forward write and the backward reads. */
   relu?: boolean;
-  /** Tile shape; default from column.profile. */
+  /**
+   * Tile shape; default from column.profile, and on the software profile a 4x4 block for
+   * a layer of at most {@link SMALL_LINEAR_MACS} multiply-adds per direction.
+   */
   tile?: Partial<GemmTile>;
   /**
    * Largest storage binding in bytes (default: the column's maxStorageBufferBindingSize);
@@ -48,6 +51,23 @@ export interface LinearParams {
    */
   maxBindingBytes?: number;
 }
+
+/**
+ * Multiply-adds per direction (batch x in x out) up to which a Linear on the software
+ * profile defaults to 4x4 register blocks instead of 8x8. lavapipe compiles a pipeline at
+ * its first dispatch, in time that grows faster than the block: tiny's three fc layers
+ * compiled in 19 s with 8x8 blocks and 3.2 s with 4x4, while their step time rose by about
+ * 2 ms of 125 (measured on 2 shared cores). At this size a layer's three products take a
+ * few milliseconds either way; the paper's fc layers (hundreds of millions) keep 8x8.
+ *
+ * @example
+ * ```ts
+ * import { SMALL_LINEAR_MACS } from "./linear.ts";
+ * const tiny = 32 * 288 * 64; // tiny's fc6 on one column at batch 32
+ * console.log(tiny <= SMALL_LINEAR_MACS); // true
+ * ```
+ */
+export const SMALL_LINEAR_MACS: number = 1 << 22;
 
 /** A block of output rows of a chunked layer (see the file header). */
 export interface LinearBlock {
@@ -189,7 +209,12 @@ export class Linear {
       "maxBindingBytes",
       params.maxBindingBytes ?? column.limits.maxStorageBufferBindingSize,
     );
-    const tile = { ...DEFAULT_TILES[column.profile], ...params.tile };
+    const small = column.profile === "software" && B * IN * OUT <= SMALL_LINEAR_MACS;
+    const tile = {
+      ...DEFAULT_TILES[column.profile],
+      ...(small ? { tm: 4, tn: 4 } : {}),
+      ...params.tile,
+    };
     const blocks = linearBlocks(
       OUT,
       IN,

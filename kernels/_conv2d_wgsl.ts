@@ -14,7 +14,13 @@
 // In each direction the gather side is the A (rows) operand.
 
 import { ceilDiv, constants, foldWorkgroups, storage } from "./_wgsl.ts";
-import { gemmCoreWgsl, type GemmOperand, type GemmTile } from "./_gemm_core.ts";
+import {
+  gemmCoreDims,
+  gemmCoreWgsl,
+  type GemmOperand,
+  type GemmSpec,
+  type GemmTile,
+} from "./_gemm_core.ts";
 
 /** Fully resolved conv2d geometry. */
 export interface ConvGeometry {
@@ -50,19 +56,18 @@ export interface ConvGeometry {
   relu: boolean;
 }
 
+// Geometry and spatial sizes are compiled in: the kernels divide by them per row and per
+// tap, and division by a constant is a multiply. Channel counts (and the GEMM core's
+// sizes) are read from a uniform, so convolutions that differ only in channels (the
+// paper's conv3-5, or tiny's) share one shader per direction and compile once.
 function shapeConstants(g: ConvGeometry): string {
-  const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   return constants({
-    CIN: g.inChannels,
     H: g.height,
     W: g.width,
     HW: g.height * g.width,
-    OC: g.outChannels,
     OH: g.outHeight,
     OW: g.outWidth,
     OHW: g.outHeight * g.outWidth,
-    CG,
-    OCG,
     KH: g.kh,
     KW: g.kw,
     KHW: g.kh * g.kw,
@@ -73,14 +78,38 @@ function shapeConstants(g: ConvGeometry): string {
   });
 }
 
+function channelDims(g: ConvGeometry, binding: number): GemmSpec["runtimeDims"] {
+  return {
+    binding,
+    extra: {
+      CIN: g.inChannels,
+      OC: g.outChannels,
+      CG: g.inChannels / g.groups,
+      OCG: g.outChannels / g.groups,
+    },
+  };
+}
+
+/** A direction's shader and the contents of its sizes uniform (bound after the tensors). */
+export interface ConvShader {
+  /** The WGSL. */
+  code: string;
+  /** The uniform's bytes. */
+  dims: ArrayBuffer;
+}
+
+function shader(spec: GemmSpec): ConvShader {
+  return { code: gemmCoreWgsl(spec), dims: gemmCoreDims(spec).bytes };
+}
+
 /** dY read at address `at`, masked by y > 0 there when relu, and by `valid` if given. */
 function grad(g: ConvGeometry, at: string, valid?: string): string {
   const cond = [valid, g.relu ? `y[${at}] > 0.0` : ""].filter(Boolean).join(" && ");
   return cond ? `select(0.0, dY[${at}], ${cond})` : `dY[${at}]`;
 }
 
-/** y = relu?(conv(x, w) + b). Bindings: x, w, b, y. */
-export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): string {
+/** y = relu?(conv(x, w) + b). Bindings: x, w, b, y, sizes. */
+export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const x: GemmOperand = {
     line: (s, i) => [
@@ -102,7 +131,7 @@ export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): string {
     tap: (s) => [`let wt${s} = wb${s} + tap;`],
     read: (s, k) => `w[wt${s} + ${k} * KHW]`,
   };
-  return gemmCoreWgsl({
+  return shader({
     M: g.batch * g.outHeight * g.outWidth,
     N: OCG,
     KO: g.kh * g.kw,
@@ -125,11 +154,12 @@ export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): string {
       ];
     },
     tile,
+    runtimeDims: channelDims(g, 4),
   });
 }
 
-/** dX = conv^T(g, w). Bindings: w, dY, dX, (y when relu). */
-export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): string {
+/** dX = conv^T(g, w). Bindings: w, dY, dX, (y when relu), sizes. */
+export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const dy: GemmOperand = {
     line: (s, i) => [
@@ -152,7 +182,7 @@ export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): string 
     tap: (s) => [`let wt${s} = wb${s} + tap;`],
     read: (s, k) => `w[wt${s} + ${k} * CG * KHW]`,
   };
-  return gemmCoreWgsl({
+  return shader({
     M: g.batch * g.height * g.width,
     N: CG,
     KO: g.kh * g.kw,
@@ -171,11 +201,12 @@ export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): string 
       `dX[(${row} / HW * CIN + z * CG + ${col}) * HW + ${row} % HW] = ${v};`,
     ],
     tile,
+    runtimeDims: channelDims(g, g.relu ? 4 : 3),
   });
 }
 
-/** dW = g ⋆ x and db = sum g. Bindings: x, dY, dW, db, (y when relu). */
-export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): string {
+/** dW = g ⋆ x and db = sum g. Bindings: x, dY, dW, db, (y when relu), sizes. */
+export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const x: GemmOperand = {
     line: (s, i) => [
@@ -204,7 +235,7 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): stri
     tap: (s) => [`let dt${s} = tn * OC * OHW + ob${s} + toy * OW;`],
     read: (s, k) => grad(g, `dt${s} + ${k}`),
   };
-  return gemmCoreWgsl({
+  return shader({
     M: CG * g.kh * g.kw + 1,
     N: OCG,
     KO: g.batch * g.outHeight,
@@ -225,6 +256,7 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): stri
       `if (${row} == CG * KHW) { db[c] = ${v}; } else { dW[c * CG * KHW + ${row}] = ${v}; }`,
     ],
     tile,
+    runtimeDims: channelDims(g, g.relu ? 5 : 4),
   });
 }
 

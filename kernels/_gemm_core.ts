@@ -17,7 +17,7 @@
 // the A reads are workgroup-uniform, which lavapipe turns into scalar loads + broadcasts.
 // With tk > 0 ("gpu" profile) A and B tiles of depth tk are staged in workgroup memory.
 
-import { ceilDiv, constants, foldWorkgroups } from "./_wgsl.ts";
+import { ceilDiv, constants, foldWorkgroups, type RuntimeDims, runtimeDims } from "./_wgsl.ts";
 import type { Profile } from "./columns.ts";
 
 /** Tile shape of the GEMM core. */
@@ -84,6 +84,14 @@ export interface GemmSpec {
   write: GemmEpilogue;
   /** Tile shape. */
   tile: GemmTile;
+  /**
+   * Read the sizes from a uniform at this binding instead of compiling them in: the
+   * core's GM, GN, KO, KI, TILES, TILES_N, NUM_WG_X and the operands' `extra` sizes
+   * (which then must not also be declared as constants in `decls`). Layers of the same
+   * geometry and tile then share one shader; {@link gemmCoreDims} gives the uniform's
+   * contents.
+   */
+  runtimeDims?: { binding: number; extra: Record<string, number> };
 }
 
 /** A compiled GEMM-core pipeline with its dispatch grid. */
@@ -150,17 +158,32 @@ export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): G
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+function coreSizes(spec: Pick<GemmSpec, "M" | "N" | "KO" | "KI" | "tile">) {
+  const { M, N, KO, KI, tile } = spec;
+  const tilesN = ceilDiv(N, tile.wgN * tile.tn);
+  const tiles = ceilDiv(M, tile.wgM * tile.tm) * tilesN;
+  const [nx] = foldWorkgroups(tiles);
+  return { GM: M, GN: N, KO, KI, TILES: tiles, TILES_N: tilesN, NUM_WG_X: nx };
+}
+
+/**
+ * The sizes of a spec with `runtimeDims`, as its shader's uniform declaration, `main`'s
+ * opening lines and the uniform buffer's bytes (pure). Throws if the spec has none.
+ */
+export function gemmCoreDims(spec: GemmSpec): RuntimeDims {
+  if (!spec.runtimeDims) throw new TypeError("gemmCoreDims: the spec has no runtimeDims");
+  return runtimeDims(spec.runtimeDims.binding, { ...coreSizes(spec), ...spec.runtimeDims.extra });
+}
+
 /** Emits the compute shader for `spec` (pure). Entry point `main`. */
 export function gemmCoreWgsl(spec: GemmSpec): string {
-  const { M, N, KO, KI, a, b, tile } = spec;
+  const { a, b, tile } = spec;
   const { wgN, wgM, tm, tn, tk } = tile;
   const tileM = wgM * tm, tileN = wgN * tn;
-  const tilesN = ceilDiv(N, tileN);
-  const tiles = ceilDiv(M, tileM) * tilesN;
-  const [nx] = foldWorkgroups(tiles);
   const rows = range(tm), cols = range(tn);
+  const dims = spec.runtimeDims ? gemmCoreDims(spec) : null;
   const out: string[] = [
-    constants({ GM: M, GN: N, KO, KI, TILES: tiles, TILES_N: tilesN, NUM_WG_X: nx }),
+    ...(dims ? dims.decls : [constants(coreSizes(spec))]),
     ...spec.decls,
   ];
   if (tk > 0) {
@@ -173,6 +196,7 @@ export function gemmCoreWgsl(spec: GemmSpec): string {
     `@compute @workgroup_size(${wgN}, ${wgM})`,
     `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,`,
     `        @builtin(local_invocation_index) lidx: u32) {`,
+    ...(dims ? dims.lets : []),
     `  let z = wid.z;`,
     `  let tile = wid.y * NUM_WG_X + wid.x;`,
     // Uniform early exit: the folded grid may have a few spare workgroups.

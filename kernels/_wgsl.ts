@@ -1,6 +1,7 @@
 // Typed helpers that assemble WGSL. Kernels never build WGSL by text replacement:
-// shapes become `const` declarations, uniforms come from one declared layout that
-// also packs the bytes, and large 1-D grids fold into 2-D dispatches here.
+// shapes become `const` declarations (or, with runtimeDims, uniform values read under
+// the same names), uniforms come from one declared layout that also packs the bytes,
+// and large 1-D grids fold into 2-D dispatches here.
 
 /** A scalar type a uniform field may have. */
 export type ScalarType = "u32" | "i32" | "f32";
@@ -49,6 +50,45 @@ export function uniformLayout<F extends Record<string, ScalarType>>(
       });
       return buf;
     },
+  };
+}
+
+/** Sizes read at run time (see {@link runtimeDims}). */
+export interface RuntimeDims {
+  /** The uniform struct and its binding, for module scope. */
+  decls: string[];
+  /** `let NAME = dims.NAME;` for the top of `main`, so code uses the constants' names. */
+  lets: string[];
+  /** The uniform buffer's contents. */
+  bytes: ArrayBuffer;
+}
+
+/**
+ * Sizes passed in a uniform instead of compiled in as `const`s (u32 each). Two layers
+ * whose shaders then differ only in these values share one WGSL text, so one pipeline:
+ * fewer compiles where they are expensive (lavapipe compiles each at its first
+ * dispatch). Code reads them by the same names, through `lets` at the top of `main`.
+ *
+ * @example
+ * ```ts
+ * import { runtimeDims } from "./_wgsl.ts";
+ * const d = runtimeDims(3, { H: 13, W: 13 });
+ * console.log(d.lets); // ["  let H = dims.H;", "  let W = dims.W;"]
+ * console.log(new Uint32Array(d.bytes).slice(0, 2)); // Uint32Array(2) [ 13, 13 ]
+ * ```
+ */
+export function runtimeDims(binding: number, values: Record<string, number>): RuntimeDims {
+  const fields = Object.fromEntries(Object.keys(values).map((k) => [k, "u32" as const]));
+  const layout = uniformLayout("Dims", fields);
+  for (const [k, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new RangeError(`runtime dimension ${k} must be a u32, got ${v}`);
+    }
+  }
+  return {
+    decls: [layout.wgsl, `@group(0) @binding(${binding}) var<uniform> dims: Dims;`],
+    lets: Object.keys(values).map((k) => `  let ${k} = dims.${k};`),
+    bytes: layout.pack(values),
   };
 }
 

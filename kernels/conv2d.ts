@@ -42,6 +42,7 @@ import {
   conv2dForwardWgsl,
   conv2dMaskWgsl,
   type ConvGeometry,
+  type ConvShader,
 } from "./_conv2d_wgsl.ts";
 
 export type { ConvGeometry } from "./_conv2d_wgsl.ts";
@@ -311,6 +312,9 @@ export function conv2dWorkspace(params: Conv2dParams): WorkspaceSizes {
   return out;
 }
 
+/** A direct-convolution direction: its pipeline, grid and sizes uniform (bound last). */
+type DirectPipeline = GemmPipeline & { sizes: GPUBuffer };
+
 /**
  * A grouped 2-D convolution with fused bias/ReLU and implicit-GEMM backward passes.
  *
@@ -333,17 +337,17 @@ export class Conv2d {
   readonly outHeight: number;
   /** Output width. */
   readonly outWidth: number;
-  #forward: GemmPipeline | null;
-  #data: GemmPipeline | null;
-  #weights: GemmPipeline;
+  #forward: DirectPipeline | null;
+  #data: DirectPipeline | null;
+  #weights: DirectPipeline;
   #mask: GemmPipeline | null;
   #wino: { forward: WinogradConv | null; data: WinogradConv | null };
 
   private constructor(
     g: ConvGeometry,
-    f: GemmPipeline | null,
-    d: GemmPipeline | null,
-    w: GemmPipeline,
+    f: DirectPipeline | null,
+    d: DirectPipeline | null,
+    w: DirectPipeline,
     mask: GemmPipeline | null,
     wino: { forward: WinogradConv | null; data: WinogradConv | null },
   ) {
@@ -390,21 +394,38 @@ export class Conv2d {
     const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
     // Only the directions that run are compiled (lavapipe's LLVM takes seconds per shader).
     const wino = await Conv2d.#winograd(column, g, params, tile("forward"));
+    const direct = async (
+      name: string,
+      which: keyof typeof dims,
+      s: ConvShader,
+    ): Promise<DirectPipeline> => {
+      const sizes = column.device.createBuffer({
+        label: `${name} sizes`,
+        size: s.dims.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      column.device.queue.writeBuffer(sizes, 0, s.dims);
+      return {
+        pipeline: await column.pipeline(name, s.code),
+        grid: gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]),
+        sizes,
+      };
+    };
     const [f, d, w, m] = await Promise.all([
-      wino.forward ? null : column.pipeline("conv2d.forward", conv2dForwardWgsl(g, tiles.forward)),
+      wino.forward
+        ? null
+        : direct("conv2d.forward", "forward", conv2dForwardWgsl(g, tiles.forward)),
       wino.data || params.inputGrad === false
         ? null
-        : column.pipeline("conv2d.backwardData", conv2dBackwardDataWgsl(plain, tiles.data)),
-      column.pipeline("conv2d.backwardWeights", conv2dBackwardWeightsWgsl(plain, tiles.weights)),
+        : direct("conv2d.backwardData", "data", conv2dBackwardDataWgsl(plain, tiles.data)),
+      direct("conv2d.backwardWeights", "weights", conv2dBackwardWeightsWgsl(plain, tiles.weights)),
       g.relu ? column.pipeline("conv2d.reluMask", conv2dMaskWgsl(ySize)) : null,
     ]);
-    const grid = (which: keyof typeof dims) =>
-      gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]);
     return new Conv2d(
       g,
-      f && { pipeline: f, grid: grid("forward") },
-      d && { pipeline: d, grid: grid("data") },
-      { pipeline: w, grid: grid("weights") },
+      f,
+      d,
+      w,
       m && { pipeline: m, grid: [...foldWorkgroups(ceilDiv(ySize, 256)), 1] },
       wino,
     );
@@ -462,7 +483,10 @@ export class Conv2d {
     t.b.expectShape(k, "b", s.b);
     t.y.expectShape(k, "y", s.y);
     if (this.#wino.forward) this.#wino.forward.record(enc, t.x, t.w, t.y, t.b);
-    else enc.dispatch(this.#forward!.pipeline, [t.x, t.w, t.b, t.y], this.#forward!.grid);
+    else {
+      const f = this.#forward!;
+      enc.dispatch(f.pipeline, [t.x, t.w, t.b, t.y, f.sizes], f.grid);
+    }
   }
 
   /**
@@ -489,7 +513,8 @@ export class Conv2d {
     const mask = this.#checkGrad(k, t.y, t.dY);
     this.#checkWeights(k, t);
     mask(enc);
-    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db], this.#weights.grid);
+    const w = this.#weights;
+    enc.dispatch(w.pipeline, [t.x, t.dY, t.dW, t.db, w.sizes], w.grid);
   }
 
   /**
@@ -507,12 +532,16 @@ export class Conv2d {
     this.#checkWeights(k, t);
     mask(enc);
     if (dX) this.#recordData(enc, t.w, t.dY, dX);
-    enc.dispatch(this.#weights.pipeline, [t.x, t.dY, t.dW, t.db], this.#weights.grid);
+    const w = this.#weights;
+    enc.dispatch(w.pipeline, [t.x, t.dY, t.dW, t.db, w.sizes], w.grid);
   }
 
   #recordData(enc: Encoder, w: Tensor, dY: Tensor, dX: Tensor): void {
     if (this.#wino.data) this.#wino.data.record(enc, dY, w, dX);
-    else enc.dispatch(this.#data!.pipeline, [w, dY, dX], this.#data!.grid);
+    else {
+      const d = this.#data!;
+      enc.dispatch(d.pipeline, [w, dY, dX, d.sizes], d.grid);
+    }
   }
 
   #checkData(k: string, t: { w: Tensor; dX: Tensor }): void {

@@ -502,3 +502,17 @@ Deno.test("conv2d rejects bad parameters and tensors, naming them", GPU_TEST, as
     /conv2d.backwardWeights: y \(the forward output\) is required/,
   );
 });
+
+Deno.test(
+  "conv2d: convolutions that differ only in channels share their shaders, each with its own sizes",
+  GPU_TEST,
+  async () => {
+    const col = await gpu();
+    // Channel counts of 57 to 64 all fit the same tiles, so only the sizes uniform differs.
+    const base = { batch: 2, height: 6, width: 5, kernel: 3, padding: 1, algorithm: "direct" };
+    await checkConv({ ...base, inChannels: 64, outChannels: 64 } as Case, undefined, 41);
+    const before = col.pipelineCount;
+    await checkConv({ ...base, inChannels: 60, outChannels: 58 } as Case, undefined, 51);
+    assert.equal(col.pipelineCount, before, "the second convolution compiled no new shader");
+  },
+);

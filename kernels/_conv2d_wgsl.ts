@@ -13,7 +13,7 @@
 // every storage load there is a per-lane scalar load, the kernels' main cost.
 // In each direction the gather side is the A (rows) operand.
 
-import { ceilDiv, constants, foldWorkgroups, storage } from "./_wgsl.ts";
+import { constants, storage } from "./_wgsl.ts";
 import {
   gemmCoreDims,
   gemmCoreWgsl,
@@ -264,16 +264,15 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): Conv
  * g = dY * (y > 0) written over dY (idempotent: masking twice changes nothing), one
  * element per invocation. Bindings: y, dY.
  */
-export function conv2dMaskWgsl(size: number, workgroupSize = 256): string {
-  const [nx] = foldWorkgroups(ceilDiv(size, workgroupSize));
+export function conv2dMaskWgsl(workgroupSize = 256): string {
   return [
-    constants({ SIZE: size, NUM_WG_X: nx }),
     storage(0, "y", "array<f32>", "read"),
     storage(1, "dY", "array<f32>", "read_write"),
     `@compute @workgroup_size(${workgroupSize})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `  let i = (wid.y * NUM_WG_X + wid.x) * ${workgroupSize}u + lid;`,
-    `  if (i >= SIZE) { return; }`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,`,
+    `        @builtin(local_invocation_index) lid: u32) {`,
+    `  let i = (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid;`,
+    `  if (i >= arrayLength(&dY)) { return; }`,
     `  dY[i] = select(0.0, dY[i], y[i] > 0.0);`,
     `}`,
   ].join("\n");

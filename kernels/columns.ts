@@ -277,6 +277,21 @@ export class Column {
   }
 
   /**
+   * A uniform buffer holding `bytes`, written once: a kernel's fixed sizes when its
+   * shader reads them at run time (kernels/_wgsl.ts runtimeDims). `label` names it.
+   */
+  uniformBuffer(label: string, bytes: ArrayBuffer): GPUBuffer {
+    this.check();
+    const buffer = this.device.createBuffer({
+      label,
+      size: bytes.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(buffer, 0, bytes);
+    return buffer;
+  }
+
+  /**
    * Takes a storage buffer of at least `bytes` (rounded up to 16) from the pool, or
    * creates one. `label` names the tensor in errors and in GPU debuggers.
    */

@@ -12,17 +12,20 @@
 // concatenated input (the two columns' conv3, fc6, fc7, fc8 halves).
 //
 // Layout: x [outer, part], y [outer, total], part + offset <= total. Tiling: one
-// invocation per element of x, 2-D grid folding beyond 65535 workgroups.
+// invocation per element of x, elements of a row along the grid's x and rows along y
+// (then z), so no index is divided. The sizes come from a uniform: three shaders serve
+// every slice (on software adapters each distinct shader costs a compile at its first
+// dispatch).
 
 import type { Column } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
 import {
   ceilDiv,
-  constants,
-  foldWorkgroups,
+  MAX_WORKGROUPS_PER_DIM,
   requireNonNegativeInt,
   requirePositiveInt,
+  runtimeDims,
   storage,
 } from "./_wgsl.ts";
 
@@ -43,31 +46,39 @@ export interface SliceParams {
 /** The three data movements of a {@link Slice}. */
 export type SliceOp = "place" | "take" | "takeAdd";
 
-/** Builds the WGSL of one slice movement for static shapes (pure; exported for tests). */
-export function sliceWgsl(op: SliceOp, p: Required<SliceParams>): string {
-  const count = p.outer * p.part;
-  const [nx] = foldWorkgroups(ceilDiv(count, p.workgroupSize));
-  const big = "(i / PART) * TOTAL + OFFSET + i % PART";
-  const body = {
-    place: [storage(0, "x", "array<f32>", "read"), storage(1, "y", "array<f32>", "read_write")],
-    take: [storage(0, "y", "array<f32>", "read"), storage(1, "x", "array<f32>", "read_write")],
-    takeAdd: [storage(0, "y", "array<f32>", "read"), storage(1, "x", "array<f32>", "read_write")],
-  }[op];
+/**
+ * Builds the WGSL of one slice movement, for any shape: outer, part, total and offset
+ * are read from a uniform (binding 2) laid out as {@link sliceDims} packs it, so one
+ * shader per movement serves every slice (pure; exported for tests).
+ */
+export function sliceWgsl(op: SliceOp, workgroupSize = 256): string {
+  const dims = runtimeDims(2, { OUTER: 0, PART: 0, TOTAL: 0, OFFSET: 0 });
+  const [from, to] = op === "place" ? ["x", "y"] : ["y", "x"];
   const line = {
-    place: `y[${big}] = x[i];`,
-    take: `x[i] = y[${big}];`,
-    takeAdd: `x[i] = x[i] + y[${big}];`,
+    place: `y[o * TOTAL + OFFSET + i] = x[o * PART + i];`,
+    take: `x[o * PART + i] = y[o * TOTAL + OFFSET + i];`,
+    takeAdd: `x[o * PART + i] = x[o * PART + i] + y[o * TOTAL + OFFSET + i];`,
   }[op];
   return [
-    constants({ COUNT: count, PART: p.part, TOTAL: p.total, OFFSET: p.offset, NUM_WG_X: nx }),
-    ...body,
-    `@compute @workgroup_size(${p.workgroupSize})`,
+    ...dims.decls,
+    storage(0, from, "array<f32>", "read"),
+    storage(1, to, "array<f32>", "read_write"),
+    `@compute @workgroup_size(${workgroupSize})`,
     `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `  let i = (wid.y * NUM_WG_X + wid.x) * ${p.workgroupSize}u + lid;`,
-    `  if (i >= COUNT) { return; }`,
+    ...dims.lets,
+    // Element i of row o: x along the grid's x, rows along y (and z past 65535 rows).
+    `  let i = wid.x * ${workgroupSize}u + lid;`,
+    `  let o = wid.z * ${MAX_WORKGROUPS_PER_DIM}u + wid.y;`,
+    `  if (i >= PART || o >= OUTER) { return; }`,
     `  ${line}`,
     `}`,
   ].join("\n");
+}
+
+/** The contents of a slice shader's sizes uniform (see {@link sliceWgsl}). */
+export function sliceDims(p: Required<SliceParams>): ArrayBuffer {
+  return runtimeDims(2, { OUTER: p.outer, PART: p.part, TOTAL: p.total, OFFSET: p.offset })
+    .bytes;
 }
 
 /**
@@ -90,12 +101,23 @@ export class Slice {
   /** The validated static parameters. */
   readonly params: Readonly<Required<SliceParams>>;
   #pipelines: Record<SliceOp, GPUComputePipeline>;
-  #grid: [number, number];
+  #grid: [number, number, number];
+  #sizes: GPUBuffer;
 
-  private constructor(p: Required<SliceParams>, pipelines: Record<SliceOp, GPUComputePipeline>) {
+  private constructor(
+    p: Required<SliceParams>,
+    pipelines: Record<SliceOp, GPUComputePipeline>,
+    sizes: GPUBuffer,
+  ) {
     this.params = Object.freeze(p);
     this.#pipelines = pipelines;
-    this.#grid = foldWorkgroups(ceilDiv(p.outer * p.part, p.workgroupSize));
+    this.#sizes = sizes;
+    const rows = MAX_WORKGROUPS_PER_DIM;
+    this.#grid = [
+      ceilDiv(p.part, p.workgroupSize),
+      Math.min(p.outer, rows),
+      ceilDiv(p.outer, rows),
+    ];
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) the pipelines. */
@@ -113,16 +135,24 @@ export class Slice {
         `${k}: offset + part must be at most total, got ${p.offset} + ${p.part} > ${p.total}`,
       );
     }
+    if (ceilDiv(p.part, p.workgroupSize) > MAX_WORKGROUPS_PER_DIM) {
+      throw new RangeError(
+        `${k}: part must be at most ${MAX_WORKGROUPS_PER_DIM} workgroups of ` +
+          `${p.workgroupSize} elements, got ${p.part}`,
+      );
+    }
     const ops: SliceOp[] = ["place", "take", "takeAdd"];
     const compiled = await Promise.all(
-      ops.map((op) => column.pipeline(`slice.${op}`, sliceWgsl(op, p))),
+      ops.map((op) => column.pipeline(`slice.${op}`, sliceWgsl(op, p.workgroupSize))),
     );
+    const sizes = column.uniformBuffer("slice sizes", sliceDims(p));
     return new Slice(
       p,
       Object.fromEntries(ops.map((op, i) => [op, compiled[i]])) as Record<
         SliceOp,
         GPUComputePipeline
       >,
+      sizes,
     );
   }
 
@@ -141,13 +171,13 @@ export class Slice {
   /** y[o, offset + i] = x[o, i]. Overwrites that slice of y only. */
   place(enc: Encoder, t: { x: Tensor; y: Tensor }): void {
     this.#check("place", t.x, t.y);
-    enc.dispatch(this.#pipelines.place, [t.x, t.y], this.#grid);
+    enc.dispatch(this.#pipelines.place, [t.x, t.y, this.#sizes], this.#grid);
   }
 
   /** x[o, i] = y[o, offset + i], or += with `accumulate`. */
   take(enc: Encoder, t: { y: Tensor; x: Tensor; accumulate?: boolean }): void {
     this.#check("take", t.x, t.y);
     const op = t.accumulate ? "takeAdd" : "take";
-    enc.dispatch(this.#pipelines[op], [t.y, t.x], this.#grid);
+    enc.dispatch(this.#pipelines[op], [t.y, t.x, this.#sizes], this.#grid);
   }
 }

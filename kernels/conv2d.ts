@@ -399,16 +399,10 @@ export class Conv2d {
       which: keyof typeof dims,
       s: ConvShader,
     ): Promise<DirectPipeline> => {
-      const sizes = column.device.createBuffer({
-        label: `${name} sizes`,
-        size: s.dims.byteLength,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      });
-      column.device.queue.writeBuffer(sizes, 0, s.dims);
       return {
         pipeline: await column.pipeline(name, s.code),
         grid: gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]),
-        sizes,
+        sizes: column.uniformBuffer(`${name} sizes`, s.dims),
       };
     };
     const [f, d, w, m] = await Promise.all([
@@ -419,7 +413,7 @@ export class Conv2d {
         ? null
         : direct("conv2d.backwardData", "data", conv2dBackwardDataWgsl(plain, tiles.data)),
       direct("conv2d.backwardWeights", "weights", conv2dBackwardWeightsWgsl(plain, tiles.weights)),
-      g.relu ? column.pipeline("conv2d.reluMask", conv2dMaskWgsl(ySize)) : null,
+      g.relu ? column.pipeline("conv2d.reluMask", conv2dMaskWgsl()) : null,
     ]);
     return new Conv2d(
       g,
@@ -472,7 +466,10 @@ export class Conv2d {
     if (!y) throw new RangeError(`${kernel}: y (the forward output) is required when relu is set`);
     y.expectShape(kernel, "y", s.y);
     // dY = dY * (y > 0) in place (idempotent, so separate backward calls may each do it).
-    return (enc) => enc.dispatch(mask.pipeline, [y, dY], mask.grid);
+    // Exact ranges: the shader's count is arrayLength(dY), so one shader serves all sizes.
+    const bytes = s.y.reduce((a, b) => a * b) * 4;
+    const exact = (tensor: Tensor) => ({ tensor, offset: 0, size: bytes });
+    return (enc) => enc.dispatch(mask.pipeline, [exact(y), exact(dY)], mask.grid);
   }
 
   /** y = relu?(conv(x, w) + b). Overwrites y. */

@@ -4,15 +4,18 @@
 //   relu backward:  dX = dY * (y > 0)                  (overwrites dX; uses the output y)
 //   add:            dst += src                         (accumulates into dst)
 //
-// Layout: any (flat). Tiling: each invocation handles VEC consecutive elements; the
-// grid is folded into 2-D when it exceeds 65535 workgroups. The ReLU mask is usually
+// Layout: any (flat). Tiling: one invocation per element; the grid is folded into 2-D
+// when it exceeds 65535 workgroups. One shader per op serves every size: tensors are
+// bound as ranges of exactly `size` elements and the shader reads the count from
+// arrayLength (on software adapters every distinct shader costs a compile at its first
+// dispatch). The ReLU mask is usually
 // fused into the neighbouring GEMM/conv epilogue; these standalone kernels serve the
 // places where it is not (and are the reference pattern for a kernel module).
 
 import type { Column } from "./columns.ts";
-import type { Encoder } from "./encoder.ts";
+import type { Binding, Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
-import { ceilDiv, constants, foldWorkgroups, requirePositiveInt, storage } from "./_wgsl.ts";
+import { ceilDiv, foldWorkgroups, requirePositiveInt, storage } from "./_wgsl.ts";
 
 /** Static parameters of an elementwise op. */
 export interface ElementwiseParams {
@@ -39,18 +42,20 @@ const BODY: Record<
   add: { inputs: ["src"], out: "dst", access: "accumulate", expr: "dst[i] + src[i]" },
 };
 
-/** Builds the WGSL of one elementwise op for a static size (pure; exported for tests). */
-export function elementwiseWgsl(op: Expr, size: number, workgroupSize = 256): string {
+/**
+ * Builds the WGSL of one elementwise op, for any size: the element count is the bound
+ * output's arrayLength (pure; exported for tests).
+ */
+export function elementwiseWgsl(op: Expr, workgroupSize = 256): string {
   const b = BODY[op];
-  const [nx] = foldWorkgroups(ceilDiv(size, workgroupSize));
   return [
-    constants({ SIZE: size, NUM_WG_X: nx }),
     ...b.inputs.map((name, i) => storage(i, name, "array<f32>", "read")),
     storage(b.inputs.length, b.out, "array<f32>", "read_write"),
     `@compute @workgroup_size(${workgroupSize})`,
-    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
-    `  let i = (wid.y * NUM_WG_X + wid.x) * ${workgroupSize}u + lid;`,
-    `  if (i >= SIZE) { return; }`,
+    `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,`,
+    `        @builtin(local_invocation_index) lid: u32) {`,
+    `  let i = (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid;`,
+    `  if (i >= arrayLength(&${b.out})) { return; }`,
     `  ${b.out}[i] = ${b.expr};`,
     `}`,
   ].join("\n");
@@ -85,13 +90,18 @@ export class Elementwise {
     const wg = requirePositiveInt("elementwise", "workgroupSize", params.workgroupSize ?? 256);
     const names: Expr[] = ["relu", "reluBackward", "add"];
     const compiled = await Promise.all(
-      names.map((n) => column.pipeline(`elementwise.${n}`, elementwiseWgsl(n, size, wg))),
+      names.map((n) => column.pipeline(`elementwise.${n}`, elementwiseWgsl(n, wg))),
     );
     return new Elementwise(
       size,
       Object.fromEntries(names.map((n, i) => [n, compiled[i]])) as Record<Expr, GPUComputePipeline>,
       wg,
     );
+  }
+
+  // Exactly `size` elements: the shader's count is the binding's arrayLength.
+  #exact(tensor: Tensor): Binding {
+    return { tensor, offset: 0, size: this.size * 4 };
   }
 
   #check(name: string, tensors: Record<string, Tensor>): void {
@@ -108,18 +118,19 @@ export class Elementwise {
   /** y = max(x, 0). Overwrites y. */
   relu(enc: Encoder, t: { x: Tensor; y: Tensor }): void {
     this.#check("relu", t);
-    enc.dispatch(this.#pipelines.relu, [t.x, t.y], this.#grid);
+    enc.dispatch(this.#pipelines.relu, [t.x, t.y].map((x) => this.#exact(x)), this.#grid);
   }
 
   /** dX = dY where y > 0, else 0. Overwrites dX. */
   reluBackward(enc: Encoder, t: { y: Tensor; dY: Tensor; dX: Tensor }): void {
     this.#check("reluBackward", t);
-    enc.dispatch(this.#pipelines.reluBackward, [t.y, t.dY, t.dX], this.#grid);
+    const bound = [t.y, t.dY, t.dX].map((x) => this.#exact(x));
+    enc.dispatch(this.#pipelines.reluBackward, bound, this.#grid);
   }
 
   /** dst += src. Accumulates into dst. */
   add(enc: Encoder, t: { src: Tensor; dst: Tensor }): void {
     this.#check("add", t);
-    enc.dispatch(this.#pipelines.add, [t.src, t.dst], this.#grid);
+    enc.dispatch(this.#pipelines.add, [t.src, t.dst].map((x) => this.#exact(x)), this.#grid);
   }
 }

@@ -36,12 +36,15 @@ for (const [outer, widths] of [[1, [5, 3]], [3, [7, 7]], [4, [1000, 24, 13]]] as
       const parts = widths.map((w, k) => uniform(outer * w, 10 + k));
       const slices: Slice[] = [];
       let off = 0;
+      const before = col.pipelineCount;
       for (const w of widths) {
         slices.push(
           await Slice.create(col, { outer, part: w, total, offset: off, workgroupSize: 64 }),
         );
         off += w;
       }
+      // Three shaders (place, take, takeAdd) serve every shape.
+      assert.ok(col.pipelineCount - before <= 3, `${col.pipelineCount - before} new pipelines`);
       const xs = parts.map((p, k) => Tensor.from(col, p, [outer, p.length / outer], `x${k}`));
       using y = Tensor.zeros(col, [outer, total], "y");
       const back = parts.map((p, k) => Tensor.from(col, p, [outer, p.length / outer], `back${k}`));
@@ -61,6 +64,22 @@ for (const [outer, widths] of [[1, [5, 3]], [3, [7, 7]], [4, [1000, 24, 13]]] as
     },
   );
 }
+
+Deno.test("slice folds more than 65535 rows into the grid's z", GPU_TEST, async () => {
+  const col = await gpu();
+  const outer = 70_001;
+  const parts = [uniform(outer, 1), uniform(outer * 2, 2)];
+  const a = await Slice.create(col, { outer, part: 1, total: 3, offset: 0 });
+  const b = await Slice.create(col, { outer, part: 2, total: 3, offset: 1 });
+  using x0 = Tensor.from(col, parts[0], [outer, 1], "x0");
+  using x1 = Tensor.from(col, parts[1], [outer, 2], "x1");
+  using y = Tensor.zeros(col, [outer, 3], "y");
+  const enc = new Encoder(col);
+  a.place(enc, { x: x0, y });
+  b.place(enc, { x: x1, y });
+  enc.submit();
+  assertClose(await y.read(), catRef(outer, parts), { rel: 0, what: "cat of 70,001 rows" });
+});
 
 Deno.test("slice rejects bad params and mismatched tensors", GPU_TEST, async () => {
   const col = await gpu();

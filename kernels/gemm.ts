@@ -14,9 +14,11 @@ import { constants, requirePositiveInt, storage } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
   fitTile,
+  gemmCoreDims,
   gemmCoreWgsl,
   gemmGrid,
   type GemmOperand,
+  type GemmSpec,
   type GemmTile,
 } from "./_gemm_core.ts";
 
@@ -69,24 +71,33 @@ export interface MatrixWindow {
   offset?: number;
 }
 
-/** See {@link MatrixAddress}; `prefix` names the per-slot variables. */
+/** A u32 size in WGSL: a number (compiled in) or the name of a run-time size. */
+export type Size = number | string;
+
+const u32 = (v: Size) => typeof v === "number" ? `${v}u` : v;
+
+/**
+ * See {@link MatrixAddress}; `prefix` names the per-slot variables. `extent`, `K` and a
+ * window's `ld` may name run-time sizes (e.g. "GM", "KI") instead of numbers.
+ */
 export function matrixAddress(
   prefix: string,
   role: "a" | "b",
-  extent: number,
-  K: number,
+  extent: Size,
+  K: Size,
   transposed: boolean,
   window: MatrixWindow = {},
 ): MatrixAddress {
   // A [M,K] / B^T [N,K]: the line index strides by K; A^T [K,M] / B [K,N]: k strides.
   const lineMajor = (role === "a") !== transposed;
-  const ld = window.ld ?? (lineMajor ? K : extent);
+  const ld = u32(window.ld ?? (lineMajor ? K : extent));
+  const last = typeof extent === "number" ? `${extent - 1}u` : `${extent} - 1u`;
   const off = window.offset ? ` + ${window.offset}u` : "";
   return {
     line: (s, index) => [
-      `let ${prefix}L${s} = min(${index}, ${extent - 1}u)${lineMajor ? ` * ${ld}u` : ""}${off};`,
+      `let ${prefix}L${s} = min(${index}, ${last})${lineMajor ? ` * ${ld}` : ""}${off};`,
     ],
-    at: (s, k) => lineMajor ? `${prefix}L${s} + ${k}` : `${k} * ${ld}u + ${prefix}L${s}`,
+    at: (s, k) => lineMajor ? `${prefix}L${s} + ${k}` : `${k} * ${ld} + ${prefix}L${s}`,
   };
 }
 
@@ -94,16 +105,21 @@ export function matrixAddress(
 export function matrixOperand(
   name: string,
   role: "a" | "b",
-  extent: number,
-  K: number,
+  extent: Size,
+  K: Size,
   transposed: boolean,
 ): GemmOperand {
   const m = matrixAddress(name, role, extent, K, transposed);
   return { line: m.line, read: (s, k) => `${name}[${m.at(s, k)}]` };
 }
 
-/** Builds the WGSL of a plain GEMM (pure; exported for tests). */
-export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
+/**
+ * The GEMM core spec of a plain GEMM. Without a `cWindow` the sizes are read at run time
+ * (a uniform at the binding after the tensors), so GEMMs that differ only in M, N or K
+ * share one shader; a windowed C (blocks of a layer too large for one binding) compiles
+ * them in.
+ */
+function gemmSpec(p: GemmParams & { tile: GemmTile }): GemmSpec {
   const decls = [
     storage(0, "A", "array<f32>", "read"),
     storage(1, "B", "array<f32>", "read"),
@@ -111,14 +127,16 @@ export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
   ];
   if (p.bias) decls.push(storage(3, "bias", "array<f32>", "read"));
   decls.push(constants({ RELU: p.relu ? 1 : 0 }));
-  return gemmCoreWgsl({
+  const runtime = p.cWindow === undefined;
+  const [M, N, K] = runtime ? ["GM", "GN", "KI"] : [p.M, p.N, p.K];
+  return {
     M: p.M,
     N: p.N,
     KO: 1,
     KI: p.K,
     decls,
-    a: matrixOperand("A", "a", p.M, p.K, !!p.transA),
-    b: matrixOperand("B", "b", p.N, p.K, !!p.transB),
+    a: matrixOperand("A", "a", M, K, !!p.transA),
+    b: matrixOperand("B", "b", N, K, !!p.transB),
     tile: p.tile,
     write: (row, col, v) => {
       let e = p.bias ? `${v} + bias[${col}]` : v;
@@ -129,7 +147,13 @@ export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
         : `${row} * ${w.ld}u + ${col}${w.offset ? ` + ${w.offset}u` : ""}`;
       return [`C[${at}] = ${p.accumulate ? `C[${at}] + ` : ""}${e};`];
     },
-  });
+    ...(runtime ? { runtimeDims: { binding: p.bias ? 4 : 3, extra: {} } } : {}),
+  };
+}
+
+/** Builds the WGSL of a plain GEMM (pure; exported for tests). */
+export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
+  return gemmCoreWgsl(gemmSpec(p));
 }
 
 /**
@@ -148,11 +172,17 @@ export class Gemm {
   readonly params: Readonly<GemmParams & { tile: GemmTile }>;
   #pipeline: GPUComputePipeline;
   #grid: [number, number, number];
+  #sizes: GPUBuffer | null;
 
-  private constructor(params: GemmParams & { tile: GemmTile }, pipeline: GPUComputePipeline) {
+  private constructor(
+    params: GemmParams & { tile: GemmTile },
+    pipeline: GPUComputePipeline,
+    sizes: GPUBuffer | null,
+  ) {
     this.params = params;
     this.#pipeline = pipeline;
     this.#grid = gemmGrid(params.M, params.N, 1, params.tile);
+    this.#sizes = sizes;
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) the pipeline. */
@@ -162,7 +192,11 @@ export class Gemm {
     requirePositiveInt("gemm", "K", params.K);
     const tile = fitTile("gemm", { ...DEFAULT_TILES[column.profile], ...params.tile }, N, M);
     const p = { ...params, tile };
-    return new Gemm(p, await column.pipeline("gemm", gemmWgsl(p)));
+    const spec = gemmSpec(p);
+    const sizes = spec.runtimeDims
+      ? column.uniformBuffer("gemm sizes", gemmCoreDims(spec).bytes)
+      : null;
+    return new Gemm(p, await column.pipeline("gemm", gemmCoreWgsl(spec)), sizes);
   }
 
   /** Records C (+)= relu?(op(A)·op(B) + bias). */
@@ -176,6 +210,6 @@ export class Gemm {
       if (!t.bias) throw new RangeError("gemm: bias tensor required (created with bias: true)");
       bindings.push(t.bias.expectShape("gemm", "bias", [N]));
     }
-    enc.dispatch(this.#pipeline, bindings, this.#grid);
+    enc.dispatch(this.#pipeline, this.#sizes ? [...bindings, this.#sizes] : bindings, this.#grid);
   }
 }

@@ -22,13 +22,22 @@ import { chunks, constants, requirePositiveInt, storage } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
   fitTile,
+  gemmCoreDims,
   gemmCoreWgsl,
   gemmGrid,
   type GemmOperand,
   type GemmPipeline,
+  type GemmSpec,
   type GemmTile,
 } from "./_gemm_core.ts";
-import { Gemm, gemmWgsl, matrixAddress, matrixOperand, type MatrixWindow } from "./gemm.ts";
+import {
+  Gemm,
+  gemmWgsl,
+  matrixAddress,
+  matrixOperand,
+  type MatrixWindow,
+  type Size,
+} from "./gemm.ts";
 
 /** Static parameters of a {@link Linear} layer. */
 export interface LinearParams {
@@ -82,8 +91,8 @@ export interface LinearBlock {
  * y > 0 at the same address when `relu`.
  */
 function gradOperand(
-  extent: number,
-  K: number,
+  extent: Size,
+  K: Size,
   transposed: boolean,
   relu: boolean,
   window?: MatrixWindow,
@@ -103,11 +112,18 @@ function gradOperand(
 export function linearBackwardDataWgsl(
   p: LinearParams & { tile: GemmTile; block?: LinearBlock },
 ): string {
+  return gemmCoreWgsl(backwardDataSpec(p));
+}
+
+// Without a block the sizes are read at run time (a uniform after the tensors), so layers
+// that differ only in sizes share one shader; a block compiles them in.
+function backwardDataSpec(p: LinearParams & { tile: GemmTile; block?: LinearBlock }): GemmSpec {
   const { batch: B, inFeatures: IN, outFeatures: OUT, block } = p;
   const rows = block?.rows ?? OUT;
   const add = block !== undefined && block.offset > 0;
   const window = block ? { ld: OUT, offset: block.offset } : undefined;
-  return gemmCoreWgsl({
+  const [b, k, n] = block ? [B, rows, IN] : ["GM", "KI", "GN"];
+  return {
     M: B,
     N: IN,
     KO: 1,
@@ -118,14 +134,15 @@ export function linearBackwardDataWgsl(
       storage(2, "dX", "array<f32>", "read_write"),
       ...(p.relu ? [storage(3, "y", "array<f32>", "read")] : []),
     ],
-    a: gradOperand(B, rows, false, !!p.relu, window),
-    b: matrixOperand("w", "b", IN, rows, false),
+    a: gradOperand(b, k, false, !!p.relu, window),
+    b: matrixOperand("w", "b", n, k, false),
     write: (row, col, v) => {
       const at = `${row} * GN + ${col}`;
       return [`dX[${at}] = ${add ? `dX[${at}] + ` : ""}${v};`];
     },
     tile: p.tile,
-  });
+    ...(block ? {} : { runtimeDims: { binding: p.relu ? 4 : 3, extra: {} } }),
+  };
 }
 
 /**
@@ -135,6 +152,12 @@ export function linearBackwardDataWgsl(
 export function linearBackwardWeightsWgsl(
   p: LinearParams & { tile: GemmTile; block?: LinearBlock },
 ): string {
+  return gemmCoreWgsl(backwardWeightsSpec(p));
+}
+
+function backwardWeightsSpec(
+  p: LinearParams & { tile: GemmTile; block?: LinearBlock },
+): GemmSpec {
   const { batch: B, inFeatures: IN, outFeatures: OUT, block } = p;
   const rows = block?.rows ?? OUT;
   const window = block ? { ld: OUT, offset: block.offset } : undefined;
@@ -145,27 +168,34 @@ export function linearBackwardWeightsWgsl(
     ],
     read: (s, k) => `select(x[${k} * IN + xC${s}], 1.0, xOne${s})`,
   };
-  return gemmCoreWgsl({
+  const [r, b] = block ? [rows, B] : ["GM", "KI"];
+  return {
     M: rows,
     N: IN + 1,
     KO: 1,
     KI: B,
     decls: [
-      constants({ IN }),
+      ...(block ? [constants({ IN })] : []),
       storage(0, "x", "array<f32>", "read"),
       storage(1, "dY", "array<f32>", "read"),
       storage(2, "dW", "array<f32>", "read_write"),
       storage(3, "db", "array<f32>", "read_write"),
       ...(p.relu ? [storage(4, "y", "array<f32>", "read")] : []),
     ],
-    a: gradOperand(rows, B, true, !!p.relu, window),
+    a: gradOperand(r, b, true, !!p.relu, window),
     b: ones,
     write: (row, col, v) => [
       `if (${col} == IN) { db[${row}] = ${v}; } else { dW[${row} * IN + ${col}] = ${v}; }`,
     ],
     tile: p.tile,
-  });
+    ...(block ? {} : { runtimeDims: { binding: p.relu ? 5 : 4, extra: { IN } } }),
+  };
 }
+
+// One block's pipelines; `sizes` is the uniform of a shader that reads its sizes at run
+// time (bound after the tensors), null when they are compiled in.
+type Sized = GemmPipeline & { sizes: GPUBuffer | null };
+type LinearPipelines = { forward: GemmPipeline; data: Sized; weights: Sized };
 
 /**
  * A fully-connected layer with fused bias, ReLU and ReLU-masked gradients.
@@ -185,13 +215,13 @@ export class Linear {
   /** Blocks of output rows when the weight is over a binding (one block otherwise). */
   readonly blocks: readonly LinearBlock[];
   #forward: Gemm | null;
-  #blocks: { forward: GemmPipeline; data: GemmPipeline; weights: GemmPipeline }[];
+  #blocks: LinearPipelines[];
 
   private constructor(
     params: LinearParams,
     blocks: LinearBlock[],
     forward: Gemm | null,
-    pipelines: { forward: GemmPipeline; data: GemmPipeline; weights: GemmPipeline }[],
+    pipelines: LinearPipelines[],
   ) {
     this.params = params;
     this.blocks = blocks;
@@ -239,6 +269,8 @@ export class Linear {
       const forwardTile = fitTile("linear", tile, rows, B);
       const dataTile = fitTile("linear", tile, IN, B);
       const weightsTile = fitTile("linear", tile, IN + 1, rows);
+      const dataSpec = backwardDataSpec({ ...params, tile: dataTile, ...at });
+      const weightsSpec = backwardWeightsSpec({ ...params, tile: weightsTile, ...at });
       const [f, data, weights] = await Promise.all([
         whole ? null : column.pipeline(
           "linear.forward",
@@ -253,19 +285,23 @@ export class Linear {
             tile: forwardTile,
           }),
         ),
-        column.pipeline(
-          "linear.backwardData",
-          linearBackwardDataWgsl({ ...params, tile: dataTile, ...at }),
-        ),
-        column.pipeline(
-          "linear.backwardWeights",
-          linearBackwardWeightsWgsl({ ...params, tile: weightsTile, ...at }),
-        ),
+        column.pipeline("linear.backwardData", gemmCoreWgsl(dataSpec)),
+        column.pipeline("linear.backwardWeights", gemmCoreWgsl(weightsSpec)),
       ]);
+      const sizes = (name: string, spec: GemmSpec) =>
+        spec.runtimeDims ? column.uniformBuffer(name, gemmCoreDims(spec).bytes) : null;
       return {
         forward: { pipeline: f!, grid: gemmGrid(B, rows, 1, forwardTile) },
-        data: { pipeline: data, grid: gemmGrid(B, IN, 1, dataTile) },
-        weights: { pipeline: weights, grid: gemmGrid(rows, IN + 1, 1, weightsTile) },
+        data: {
+          pipeline: data,
+          grid: gemmGrid(B, IN, 1, dataTile),
+          sizes: sizes("linear.backwardData sizes", dataSpec),
+        },
+        weights: {
+          pipeline: weights,
+          grid: gemmGrid(rows, IN + 1, 1, weightsTile),
+          sizes: sizes("linear.backwardWeights sizes", weightsSpec),
+        },
       };
     }));
     return new Linear({ ...params }, blocks, forward, pipelines);
@@ -318,9 +354,12 @@ export class Linear {
     for (const [i, p] of this.#blocks.entries()) {
       if (t.dX) {
         t.dX.expectShape(k, "dX", [B, IN]);
-        enc.dispatch(p.data.pipeline, [this.#range(t.w, i, IN), t.dY, t.dX, ...mask], p.data.grid);
+        const data = [this.#range(t.w, i, IN), t.dY, t.dX, ...mask];
+        if (p.data.sizes) data.push(p.data.sizes);
+        enc.dispatch(p.data.pipeline, data, p.data.grid);
       }
       const bindings = [t.x, t.dY, this.#range(t.dW, i, IN), this.#range(t.db, i, 1), ...mask];
+      if (p.weights.sizes) bindings.push(p.weights.sizes);
       enc.dispatch(p.weights.pipeline, bindings, p.weights.grid);
     }
   }

@@ -84,7 +84,8 @@ Deno.test("gemm folds grids over 65535 workgroups", GPU_TEST, async () => {
   const col = await gpu();
   const tile: GemmTile = { wgN: 8, wgM: 1, tm: 1, tn: 1, tk: 0 };
   const [M, N, K] = [70_001, 1, 2];
-  assert.match(gemmWgsl({ M, N, K, tile }), /const NUM_WG_X: u32 = 35001u;/);
+  // The sizes, the folded grid's width among them, are read from the uniform.
+  assert.match(gemmWgsl({ M, N, K, tile }), /let NUM_WG_X = dims\.NUM_WG_X;/);
   const as = uniform(M * K, 8), bs = uniform(K * N, 9);
   const g = await Gemm.create(col, { M, N, K, tile });
   using a = Tensor.from(col, as, [M, K], "a");
@@ -95,6 +96,30 @@ Deno.test("gemm folds grids over 65535 workgroups", GPU_TEST, async () => {
   enc.submit();
   assertClose(await c.read(), gemmRef(as, bs, { M, N, K }), { what: "folded gemm" });
 });
+
+Deno.test(
+  "gemms that differ only in M, N and K share one shader, each with its sizes",
+  GPU_TEST,
+  async () => {
+    const col = await gpu();
+    const tile: GemmTile = { wgN: 4, wgM: 1, tm: 2, tn: 2, tk: 0 };
+    const before = col.pipelineCount;
+    for (const [M, N, K, seed] of [[5, 7, 3, 1], [9, 11, 17, 2]]) {
+      const as = uniform(M * K, seed), bs = uniform(K * N, seed + 1), bias = uniform(N, seed + 2);
+      const g = await Gemm.create(col, { M, N, K, tile, bias: true, relu: true });
+      using a = Tensor.from(col, as, [M, K], "a");
+      using b = Tensor.from(col, bs, [K, N], "b");
+      using c = Tensor.empty(col, [M, N], "c");
+      using bt = Tensor.from(col, bias, [N], "bias");
+      const enc = new Encoder(col);
+      g.run(enc, { a, b, c, bias: bt });
+      enc.submit();
+      const ref = gemmRef(as, bs, { M, N, K }).map((v, i) => Math.max(v + bias[i % N], 0));
+      assertClose(await c.read(), ref, { what: `gemm ${M}x${N}x${K}` });
+    }
+    assert.ok(col.pipelineCount - before <= 1, `${col.pipelineCount - before} new pipelines`);
+  },
+);
 
 Deno.test("gemm rejects bad parameters and tensors, naming them", GPU_TEST, async () => {
   const col = await gpu();

@@ -30,6 +30,7 @@ export * from "./model/checkpointing.ts";
 export * from "./model/train.ts";
 export * from "./model/evaluate.ts";
 export { imageFiles, predict, type Prediction, type PredictOptions } from "./model/cli_predict.ts";
+export * from "./model/software.ts";
 
 // Data: datasets, preparation and the loader.
 export * from "./data/mod.ts";

@@ -17,6 +17,7 @@ import { initParameters } from "../model/init.ts";
 import { TrainStep } from "../model/step.ts";
 import { rng } from "../reference/rand.ts";
 import type { ColdStart } from "./_e2e_report.ts";
+import { preferFastSoftwareCompiles } from "../model/software.ts";
 
 export type { ColdStart };
 
@@ -70,6 +71,7 @@ export async function coldStart(name: string, batch: number, count: 1 | 2): Prom
 }
 
 if (import.meta.main) {
+  preferFastSoftwareCompiles(); // as the train command line does (model/software.ts)
   const { values } = parseArgs({
     args: Deno.args,
     options: {

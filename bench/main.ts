@@ -16,6 +16,7 @@ import { formatTable } from "./_report.ts";
 import { runBench } from "./_runner.ts";
 import type { E2EReport } from "./_e2e_report.ts";
 import { compareReports, formatComparison } from "./_compare.ts";
+import { preferFastSoftwareCompiles } from "../model/software.ts";
 
 async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
@@ -213,4 +214,7 @@ async function run(o: BenchOptions, args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  preferFastSoftwareCompiles(); // before the first adapter request (model/software.ts)
+  Deno.exit(await main(Deno.args));
+}

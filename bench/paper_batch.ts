@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { openDataset } from "../data/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { openColumns } from "../kernels/columns.ts";
+import { preferFastSoftwareCompiles } from "../model/software.ts";
 import { intFlag } from "../flags.ts";
 import { AlexNet } from "../model/alexnet.ts";
 import { configFor } from "../model/config.ts";
@@ -60,6 +61,7 @@ for (const k of names) {
 }
 await Deno.writeFile(`${work}/init.f32`, new Uint8Array(flat.buffer));
 
+preferFastSoftwareCompiles(); // as the train command line does (model/software.ts)
 const { columns, destroy } = await openColumns({ count });
 const net = await AlexNet.create({ config: cfg, batch, columns, seed });
 const step = await TrainStep.create(net, { mean: ds.mean });

@@ -15,6 +15,7 @@ import { DataError, reportError, UsageError } from "../errors.ts";
 import { openColumns } from "../kernels/columns.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { Classifier } from "./classifier.ts";
+import { preferFastSoftwareCompiles } from "./software.ts";
 
 export { topK } from "./classifier.ts";
 
@@ -224,4 +225,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  preferFastSoftwareCompiles(); // before the first adapter request (model/software.ts)
+  Deno.exit(await main(Deno.args));
+}

@@ -17,6 +17,7 @@ import { configFor } from "./config.ts";
 import { AlexNet } from "./alexnet.ts";
 import { intFlag, parseFlags } from "../flags.ts";
 import { recipeFor, type Schedule, train, type TrainEvent } from "./train.ts";
+import { preferFastSoftwareCompiles } from "./software.ts";
 
 /**
  * Defaults of the no-flag run, chosen so it finishes in under 3 minutes on 2 CPU cores
@@ -355,4 +356,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  preferFastSoftwareCompiles(); // before the first adapter request (model/software.ts)
+  Deno.exit(await main(Deno.args));
+}

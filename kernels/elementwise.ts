@@ -1,4 +1,4 @@
-// Elementwise ops over flat f32 tensors of a static size.
+// Elementwise ops over flat f32 tensors (one size per instance, one shader per op for all).
 //
 //   relu forward:   y = max(x, 0)                      (overwrites y)
 //   relu backward:  dX = dY * (y > 0)                  (overwrites dX; uses the output y)

@@ -14,13 +14,7 @@
 // In each direction the gather side is the A (rows) operand.
 
 import { constants, storage } from "./_wgsl.ts";
-import {
-  gemmCoreDims,
-  gemmCoreWgsl,
-  type GemmOperand,
-  type GemmSpec,
-  type GemmTile,
-} from "./_gemm_core.ts";
+import type { GemmOperand, GemmSpec, GemmTile } from "./_gemm_core.ts";
 
 /** Fully resolved conv2d geometry. */
 export interface ConvGeometry {
@@ -90,26 +84,14 @@ function channelDims(g: ConvGeometry, binding: number): GemmSpec["runtimeDims"] 
   };
 }
 
-/** A direction's shader and the contents of its sizes uniform (bound after the tensors). */
-export interface ConvShader {
-  /** The WGSL. */
-  code: string;
-  /** The uniform's bytes. */
-  dims: ArrayBuffer;
-}
-
-function shader(spec: GemmSpec): ConvShader {
-  return { code: gemmCoreWgsl(spec), dims: gemmCoreDims(spec).bytes };
-}
-
 /** dY read at address `at`, masked by y > 0 there when relu, and by `valid` if given. */
 function grad(g: ConvGeometry, at: string, valid?: string): string {
   const cond = [valid, g.relu ? `y[${at}] > 0.0` : ""].filter(Boolean).join(" && ");
   return cond ? `select(0.0, dY[${at}], ${cond})` : `dY[${at}]`;
 }
 
-/** y = relu?(conv(x, w) + b). Bindings: x, w, b, y, sizes. */
-export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
+/** GEMM-core spec of y = relu?(conv(x, w) + b). Bindings: x, w, b, y, sizes. */
+export function conv2dForwardSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const x: GemmOperand = {
     line: (s, i) => [
@@ -131,7 +113,7 @@ export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
     tap: (s) => [`let wt${s} = wb${s} + tap;`],
     read: (s, k) => `w[wt${s} + ${k} * KHW]`,
   };
-  return shader({
+  return {
     M: g.batch * g.outHeight * g.outWidth,
     N: OCG,
     KO: g.kh * g.kw,
@@ -155,11 +137,11 @@ export function conv2dForwardWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
     },
     tile,
     runtimeDims: channelDims(g, 4),
-  });
+  };
 }
 
-/** dX = conv^T(g, w). Bindings: w, dY, dX, (y when relu), sizes. */
-export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
+/** GEMM-core spec of dX = conv^T(g, w). Bindings: w, dY, dX, (y when relu), sizes. */
+export function conv2dBackwardDataSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const dy: GemmOperand = {
     line: (s, i) => [
@@ -182,7 +164,7 @@ export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): ConvSha
     tap: (s) => [`let wt${s} = wb${s} + tap;`],
     read: (s, k) => `w[wt${s} + ${k} * CG * KHW]`,
   };
-  return shader({
+  return {
     M: g.batch * g.height * g.width,
     N: CG,
     KO: g.kh * g.kw,
@@ -202,11 +184,11 @@ export function conv2dBackwardDataWgsl(g: ConvGeometry, tile: GemmTile): ConvSha
     ],
     tile,
     runtimeDims: channelDims(g, g.relu ? 4 : 3),
-  });
+  };
 }
 
-/** dW = g ⋆ x and db = sum g. Bindings: x, dY, dW, db, (y when relu), sizes. */
-export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): ConvShader {
+/** GEMM-core spec of dW = g ⋆ x and db = sum g. Bindings: x, dY, dW, db, (y when relu), sizes. */
+export function conv2dBackwardWeightsSpec(g: ConvGeometry, tile: GemmTile): GemmSpec {
   const CG = g.inChannels / g.groups, OCG = g.outChannels / g.groups;
   const x: GemmOperand = {
     line: (s, i) => [
@@ -235,7 +217,7 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): Conv
     tap: (s) => [`let dt${s} = tn * OC * OHW + ob${s} + toy * OW;`],
     read: (s, k) => grad(g, `dt${s} + ${k}`),
   };
-  return shader({
+  return {
     M: CG * g.kh * g.kw + 1,
     N: OCG,
     KO: g.batch * g.outHeight,
@@ -257,7 +239,7 @@ export function conv2dBackwardWeightsWgsl(g: ConvGeometry, tile: GemmTile): Conv
     ],
     tile,
     runtimeDims: channelDims(g, g.relu ? 5 : 4),
-  });
+  };
 }
 
 /**

@@ -18,7 +18,8 @@
 // With tk > 0 ("gpu" profile) A and B tiles of depth tk are staged in workgroup memory.
 
 import { ceilDiv, constants, foldWorkgroups, type RuntimeDims, runtimeDims } from "./_wgsl.ts";
-import type { Profile } from "./columns.ts";
+import type { Column, Profile } from "./columns.ts";
+import type { Binding, Encoder } from "./encoder.ts";
 
 /** Tile shape of the GEMM core. */
 export interface GemmTile {
@@ -100,6 +101,28 @@ export interface GemmPipeline {
   pipeline: GPUComputePipeline;
   /** Workgroups [x, y, z]. */
   grid: [number, number, number];
+  /** With `runtimeDims`: the uniform holding the sizes, bound after the tensors. */
+  sizes?: GPUBuffer;
+}
+
+/**
+ * Compiles `spec` on `column` (or fetches it from the column's cache) as `name`, with its
+ * sizes uniform when the spec reads its sizes at run time.
+ */
+export async function gemmPipeline(
+  column: Column,
+  name: string,
+  spec: GemmSpec,
+  grid: [number, number, number],
+): Promise<GemmPipeline> {
+  const pipeline = await column.pipeline(name, gemmCoreWgsl(spec));
+  if (!spec.runtimeDims) return { pipeline, grid };
+  return { pipeline, grid, sizes: column.uniformBuffer(`${name} sizes`, gemmCoreDims(spec).bytes) };
+}
+
+/** Records `p` over `bindings` (the tensors), its sizes uniform bound last when it has one. */
+export function dispatchGemm(enc: Encoder, p: GemmPipeline, bindings: Binding[]): void {
+  enc.dispatch(p.pipeline, p.sizes ? [...bindings, p.sizes] : bindings, p.grid);
 }
 
 /** Workgroup grid of a GEMM: tiles folded into (x, y), batch/groups in z. */

@@ -21,9 +21,12 @@ import type { Tensor } from "./tensor.ts";
 import { ceilDiv, foldWorkgroups, requireNonNegativeInt, requirePositiveInt } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
+  dispatchGemm,
   fitTile,
   gemmGrid,
   type GemmPipeline,
+  gemmPipeline,
+  type GemmSpec,
   type GemmTile,
 } from "./_gemm_core.ts";
 import {
@@ -37,12 +40,11 @@ import {
   type WorkspaceSizes,
 } from "./_winograd.ts";
 import {
-  conv2dBackwardDataWgsl,
-  conv2dBackwardWeightsWgsl,
-  conv2dForwardWgsl,
+  conv2dBackwardDataSpec,
+  conv2dBackwardWeightsSpec,
+  conv2dForwardSpec,
   conv2dMaskWgsl,
   type ConvGeometry,
-  type ConvShader,
 } from "./_conv2d_wgsl.ts";
 
 export type { ConvGeometry } from "./_conv2d_wgsl.ts";
@@ -312,9 +314,6 @@ export function conv2dWorkspace(params: Conv2dParams): WorkspaceSizes {
   return out;
 }
 
-/** A direct-convolution direction: its pipeline, grid and sizes uniform (bound last). */
-type DirectPipeline = GemmPipeline & { sizes: GPUBuffer };
-
 /**
  * A grouped 2-D convolution with fused bias/ReLU and implicit-GEMM backward passes.
  *
@@ -337,17 +336,17 @@ export class Conv2d {
   readonly outHeight: number;
   /** Output width. */
   readonly outWidth: number;
-  #forward: DirectPipeline | null;
-  #data: DirectPipeline | null;
-  #weights: DirectPipeline;
+  #forward: GemmPipeline | null;
+  #data: GemmPipeline | null;
+  #weights: GemmPipeline;
   #mask: GemmPipeline | null;
   #wino: { forward: WinogradConv | null; data: WinogradConv | null };
 
   private constructor(
     g: ConvGeometry,
-    f: DirectPipeline | null,
-    d: DirectPipeline | null,
-    w: DirectPipeline,
+    f: GemmPipeline | null,
+    d: GemmPipeline | null,
+    w: GemmPipeline,
     mask: GemmPipeline | null,
     wino: { forward: WinogradConv | null; data: WinogradConv | null },
   ) {
@@ -394,25 +393,21 @@ export class Conv2d {
     const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
     // Only the directions that run are compiled (lavapipe's LLVM takes seconds per shader).
     const wino = await Conv2d.#winograd(column, g, params, tile("forward"));
-    const direct = async (
-      name: string,
-      which: keyof typeof dims,
-      s: ConvShader,
-    ): Promise<DirectPipeline> => {
-      return {
-        pipeline: await column.pipeline(name, s.code),
-        grid: gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]),
-        sizes: column.uniformBuffer(`${name} sizes`, s.dims),
-      };
-    };
+    const direct = (name: string, which: keyof typeof dims, spec: GemmSpec) =>
+      gemmPipeline(
+        column,
+        name,
+        spec,
+        gemmGrid(dims[which][0], dims[which][1], g.groups, tiles[which]),
+      );
     const [f, d, w, m] = await Promise.all([
       wino.forward
         ? null
-        : direct("conv2d.forward", "forward", conv2dForwardWgsl(g, tiles.forward)),
+        : direct("conv2d.forward", "forward", conv2dForwardSpec(g, tiles.forward)),
       wino.data || params.inputGrad === false
         ? null
-        : direct("conv2d.backwardData", "data", conv2dBackwardDataWgsl(plain, tiles.data)),
-      direct("conv2d.backwardWeights", "weights", conv2dBackwardWeightsWgsl(plain, tiles.weights)),
+        : direct("conv2d.backwardData", "data", conv2dBackwardDataSpec(plain, tiles.data)),
+      direct("conv2d.backwardWeights", "weights", conv2dBackwardWeightsSpec(plain, tiles.weights)),
       g.relu ? column.pipeline("conv2d.reluMask", conv2dMaskWgsl()) : null,
     ]);
     return new Conv2d(
@@ -466,10 +461,7 @@ export class Conv2d {
     if (!y) throw new RangeError(`${kernel}: y (the forward output) is required when relu is set`);
     y.expectShape(kernel, "y", s.y);
     // dY = dY * (y > 0) in place (idempotent, so separate backward calls may each do it).
-    // Exact ranges: the shader's count is arrayLength(dY), so one shader serves all sizes.
-    const bytes = s.y.reduce((a, b) => a * b) * 4;
-    const exact = (tensor: Tensor) => ({ tensor, offset: 0, size: bytes });
-    return (enc) => enc.dispatch(mask.pipeline, [exact(y), exact(dY)], mask.grid);
+    return (enc) => enc.dispatch(mask.pipeline, [y, dY], mask.grid);
   }
 
   /** y = relu?(conv(x, w) + b). Overwrites y. */
@@ -480,10 +472,7 @@ export class Conv2d {
     t.b.expectShape(k, "b", s.b);
     t.y.expectShape(k, "y", s.y);
     if (this.#wino.forward) this.#wino.forward.record(enc, t.x, t.w, t.y, t.b);
-    else {
-      const f = this.#forward!;
-      enc.dispatch(f.pipeline, [t.x, t.w, t.b, t.y, f.sizes], f.grid);
-    }
+    else dispatchGemm(enc, this.#forward!, [t.x, t.w, t.b, t.y]);
   }
 
   /**
@@ -510,8 +499,7 @@ export class Conv2d {
     const mask = this.#checkGrad(k, t.y, t.dY);
     this.#checkWeights(k, t);
     mask(enc);
-    const w = this.#weights;
-    enc.dispatch(w.pipeline, [t.x, t.dY, t.dW, t.db, w.sizes], w.grid);
+    dispatchGemm(enc, this.#weights, [t.x, t.dY, t.dW, t.db]);
   }
 
   /**
@@ -529,16 +517,12 @@ export class Conv2d {
     this.#checkWeights(k, t);
     mask(enc);
     if (dX) this.#recordData(enc, t.w, t.dY, dX);
-    const w = this.#weights;
-    enc.dispatch(w.pipeline, [t.x, t.dY, t.dW, t.db, w.sizes], w.grid);
+    dispatchGemm(enc, this.#weights, [t.x, t.dY, t.dW, t.db]);
   }
 
   #recordData(enc: Encoder, w: Tensor, dY: Tensor, dX: Tensor): void {
     if (this.#wino.data) this.#wino.data.record(enc, dY, w, dX);
-    else {
-      const d = this.#data!;
-      enc.dispatch(d.pipeline, [w, dY, dX, d.sizes], d.grid);
-    }
+    else dispatchGemm(enc, this.#data!, [w, dY, dX]);
   }
 
   #checkData(k: string, t: { w: Tensor; dX: Tensor }): void {

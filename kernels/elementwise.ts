@@ -5,15 +5,15 @@
 //   add:            dst += src                         (accumulates into dst)
 //
 // Layout: any (flat). Tiling: one invocation per element; the grid is folded into 2-D
-// when it exceeds 65535 workgroups. One shader per op serves every size: tensors are
-// bound as ranges of exactly `size` elements and the shader reads the count from
-// arrayLength (on software adapters every distinct shader costs a compile at its first
-// dispatch). The ReLU mask is usually
-// fused into the neighbouring GEMM/conv epilogue; these standalone kernels serve the
-// places where it is not (and are the reference pattern for a kernel module).
+// when it exceeds 65535 workgroups. One shader per op serves every size: the Encoder
+// binds a tensor as exactly its elements and the shader reads the count from arrayLength
+// (on software adapters every distinct shader costs a compile at its first dispatch).
+// The ReLU mask is usually fused into the neighbouring GEMM/conv epilogue; these
+// standalone kernels serve the places where it is not (and are the reference pattern
+// for a kernel module).
 
 import type { Column } from "./columns.ts";
-import type { Binding, Encoder } from "./encoder.ts";
+import type { Encoder } from "./encoder.ts";
 import type { Tensor } from "./tensor.ts";
 import { ceilDiv, foldWorkgroups, requirePositiveInt, storage } from "./_wgsl.ts";
 
@@ -99,11 +99,6 @@ export class Elementwise {
     );
   }
 
-  // Exactly `size` elements: the shader's count is the binding's arrayLength.
-  #exact(tensor: Tensor): Binding {
-    return { tensor, offset: 0, size: this.size * 4 };
-  }
-
   #check(name: string, tensors: Record<string, Tensor>): void {
     for (const [param, t] of Object.entries(tensors)) {
       if (t.size !== this.size || t.dtype !== "f32") {
@@ -118,19 +113,18 @@ export class Elementwise {
   /** y = max(x, 0). Overwrites y. */
   relu(enc: Encoder, t: { x: Tensor; y: Tensor }): void {
     this.#check("relu", t);
-    enc.dispatch(this.#pipelines.relu, [t.x, t.y].map((x) => this.#exact(x)), this.#grid);
+    enc.dispatch(this.#pipelines.relu, [t.x, t.y], this.#grid);
   }
 
   /** dX = dY where y > 0, else 0. Overwrites dX. */
   reluBackward(enc: Encoder, t: { y: Tensor; dY: Tensor; dX: Tensor }): void {
     this.#check("reluBackward", t);
-    const bound = [t.y, t.dY, t.dX].map((x) => this.#exact(x));
-    enc.dispatch(this.#pipelines.reluBackward, bound, this.#grid);
+    enc.dispatch(this.#pipelines.reluBackward, [t.y, t.dY, t.dX], this.#grid);
   }
 
   /** dst += src. Accumulates into dst. */
   add(enc: Encoder, t: { src: Tensor; dst: Tensor }): void {
     this.#check("add", t);
-    enc.dispatch(this.#pipelines.add, [t.src, t.dst].map((x) => this.#exact(x)), this.#grid);
+    enc.dispatch(this.#pipelines.add, [t.src, t.dst], this.#grid);
   }
 }

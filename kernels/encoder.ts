@@ -6,7 +6,11 @@
 import type { Column } from "./columns.ts";
 import type { Tensor } from "./tensor.ts";
 
-/** A whole tensor, a byte range of one (for chunked dispatch), or a raw buffer. */
+/**
+ * A whole tensor, a byte range of one (for chunked dispatch), or a raw buffer. A tensor is
+ * bound as exactly its bytes (rounded up to whole words), not its pooled buffer, so a
+ * shader's `arrayLength` is the tensor's element count: one shader serves every size.
+ */
 export type Binding = Tensor | GPUBuffer | { tensor: Tensor; offset: number; size: number };
 
 const bufferIds = new WeakMap<GPUBuffer, number>();
@@ -24,7 +28,10 @@ function resolve(b: Binding): { buffer: GPUBuffer; offset: number; size?: number
   if ("tensor" in b) {
     return { buffer: b.tensor.buffer, offset: b.offset, size: b.size, name: b.tensor.label };
   }
-  if ("column" in b) return { buffer: b.buffer, offset: 0, name: b.label };
+  if ("column" in b) {
+    const size = Math.max(4, Math.ceil(b.byteLength / 4) * 4);
+    return { buffer: b.buffer, offset: 0, size, name: b.label };
+  }
   return { buffer: b, offset: 0, name: b.label };
 }
 

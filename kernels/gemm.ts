@@ -13,11 +13,13 @@ import type { Tensor } from "./tensor.ts";
 import { constants, requirePositiveInt, storage } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
+  dispatchGemm,
   fitTile,
-  gemmCoreDims,
   gemmCoreWgsl,
   gemmGrid,
   type GemmOperand,
+  type GemmPipeline,
+  gemmPipeline,
   type GemmSpec,
   type GemmTile,
 } from "./_gemm_core.ts";
@@ -170,19 +172,11 @@ export function gemmWgsl(p: GemmParams & { tile: GemmTile }): string {
 export class Gemm {
   /** The static parameters (tile resolved). */
   readonly params: Readonly<GemmParams & { tile: GemmTile }>;
-  #pipeline: GPUComputePipeline;
-  #grid: [number, number, number];
-  #sizes: GPUBuffer | null;
+  #pipeline: GemmPipeline;
 
-  private constructor(
-    params: GemmParams & { tile: GemmTile },
-    pipeline: GPUComputePipeline,
-    sizes: GPUBuffer | null,
-  ) {
+  private constructor(params: GemmParams & { tile: GemmTile }, pipeline: GemmPipeline) {
     this.params = params;
     this.#pipeline = pipeline;
-    this.#grid = gemmGrid(params.M, params.N, 1, params.tile);
-    this.#sizes = sizes;
   }
 
   /** Validates `params` and compiles (or fetches from the column's cache) the pipeline. */
@@ -192,11 +186,8 @@ export class Gemm {
     requirePositiveInt("gemm", "K", params.K);
     const tile = fitTile("gemm", { ...DEFAULT_TILES[column.profile], ...params.tile }, N, M);
     const p = { ...params, tile };
-    const spec = gemmSpec(p);
-    const sizes = spec.runtimeDims
-      ? column.uniformBuffer("gemm sizes", gemmCoreDims(spec).bytes)
-      : null;
-    return new Gemm(p, await column.pipeline("gemm", gemmCoreWgsl(spec)), sizes);
+    const grid = gemmGrid(M, N, 1, tile);
+    return new Gemm(p, await gemmPipeline(column, "gemm", gemmSpec(p), grid));
   }
 
   /** Records C (+)= relu?(op(A)·op(B) + bias). */
@@ -210,6 +201,6 @@ export class Gemm {
       if (!t.bias) throw new RangeError("gemm: bias tensor required (created with bias: true)");
       bindings.push(t.bias.expectShape("gemm", "bias", [N]));
     }
-    enc.dispatch(this.#pipeline, this.#sizes ? [...bindings, this.#sizes] : bindings, this.#grid);
+    dispatchGemm(enc, this.#pipeline, bindings);
   }
 }

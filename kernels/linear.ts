@@ -21,12 +21,13 @@ import type { Binding } from "./encoder.ts";
 import { chunks, constants, requirePositiveInt, storage } from "./_wgsl.ts";
 import {
   DEFAULT_TILES,
+  dispatchGemm,
   fitTile,
-  gemmCoreDims,
   gemmCoreWgsl,
   gemmGrid,
   type GemmOperand,
   type GemmPipeline,
+  gemmPipeline,
   type GemmSpec,
   type GemmTile,
 } from "./_gemm_core.ts";
@@ -192,10 +193,8 @@ function backwardWeightsSpec(
   };
 }
 
-// One block's pipelines; `sizes` is the uniform of a shader that reads its sizes at run
-// time (bound after the tensors), null when they are compiled in.
-type Sized = GemmPipeline & { sizes: GPUBuffer | null };
-type LinearPipelines = { forward: GemmPipeline; data: Sized; weights: Sized };
+// One block's pipelines.
+type LinearPipelines = { forward: GemmPipeline; data: GemmPipeline; weights: GemmPipeline };
 
 /**
  * A fully-connected layer with fused bias, ReLU and ReLU-masked gradients.
@@ -285,24 +284,15 @@ export class Linear {
             tile: forwardTile,
           }),
         ),
-        column.pipeline("linear.backwardData", gemmCoreWgsl(dataSpec)),
-        column.pipeline("linear.backwardWeights", gemmCoreWgsl(weightsSpec)),
+        gemmPipeline(column, "linear.backwardData", dataSpec, gemmGrid(B, IN, 1, dataTile)),
+        gemmPipeline(
+          column,
+          "linear.backwardWeights",
+          weightsSpec,
+          gemmGrid(rows, IN + 1, 1, weightsTile),
+        ),
       ]);
-      const sizes = (name: string, spec: GemmSpec) =>
-        spec.runtimeDims ? column.uniformBuffer(name, gemmCoreDims(spec).bytes) : null;
-      return {
-        forward: { pipeline: f!, grid: gemmGrid(B, rows, 1, forwardTile) },
-        data: {
-          pipeline: data,
-          grid: gemmGrid(B, IN, 1, dataTile),
-          sizes: sizes("linear.backwardData sizes", dataSpec),
-        },
-        weights: {
-          pipeline: weights,
-          grid: gemmGrid(rows, IN + 1, 1, weightsTile),
-          sizes: sizes("linear.backwardWeights sizes", weightsSpec),
-        },
-      };
+      return { forward: { pipeline: f!, grid: gemmGrid(B, rows, 1, forwardTile) }, data, weights };
     }));
     return new Linear({ ...params }, blocks, forward, pipelines);
   }
@@ -354,13 +344,10 @@ export class Linear {
     for (const [i, p] of this.#blocks.entries()) {
       if (t.dX) {
         t.dX.expectShape(k, "dX", [B, IN]);
-        const data = [this.#range(t.w, i, IN), t.dY, t.dX, ...mask];
-        if (p.data.sizes) data.push(p.data.sizes);
-        enc.dispatch(p.data.pipeline, data, p.data.grid);
+        dispatchGemm(enc, p.data, [this.#range(t.w, i, IN), t.dY, t.dX, ...mask]);
       }
       const bindings = [t.x, t.dY, this.#range(t.dW, i, IN), this.#range(t.db, i, 1), ...mask];
-      if (p.weights.sizes) bindings.push(p.weights.sizes);
-      enc.dispatch(p.weights.pipeline, bindings, p.weights.grid);
+      dispatchGemm(enc, p.weights, bindings);
     }
   }
 }

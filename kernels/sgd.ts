@@ -13,7 +13,7 @@
 // and may use different values.
 //
 // Layout: flat. Tiling: one invocation per vec4 (sizes divisible by 4) or per scalar.
-// Two pipelines serve every size: each tensor is bound as a byte range of exactly its
+// Two pipelines serve every size: each tensor (or chunk) is bound as exactly its
 // elements and the shader reads the count from arrayLength (a pipeline per size would
 // cost a compile each at the first step on software adapters). A tensor larger than the
 // column's maxStorageBufferBindingSize is updated in aligned chunks.
@@ -180,8 +180,10 @@ export class Sgd {
       for (const [off, n] of pieces) {
         const vec4 = n % 4 === 0;
         const grid = foldWorkgroups(ceilDiv(vec4 ? n / 4 : n, this.#wg));
-        // Exact ranges: the shader takes the element count from arrayLength.
-        const bind = (x: Tensor) => ({ tensor: x, offset: off * 4, size: n * 4 });
+        // The shader takes the element count from arrayLength: a whole tensor is bound as
+        // exactly its elements (Encoder), a chunk as its range.
+        const bind = (x: Tensor) =>
+          pieces.length === 1 ? x : { tensor: x, offset: off * 4, size: n * 4 };
         enc.dispatch(vec4 ? this.#vec4 : this.#scalar, [bind(w), bind(dW), bind(v), u], grid);
       }
     }

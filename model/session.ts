@@ -17,7 +17,7 @@ import { type AlexNetConfig, parameterShapes, validateConfig } from "./config.ts
 import { initParameters, type InitScheme } from "./init.ts";
 import { LrSchedule, type Schedule } from "./schedule.ts";
 import { type StepResult, TrainStep, type TrainStepOptions } from "./step.ts";
-import { initialTrainState, type TrainState } from "./train_state.ts";
+import { countStep, initialTrainState, type TrainState } from "./train_state.ts";
 
 /**
  * Throws a DataError unless `dataset` suits `config` at `batch`: the same class count,
@@ -266,12 +266,7 @@ export class TrainSession {
     if (!Number.isFinite(r.loss)) {
       throw new DataError(`training diverged: loss is ${r.loss} at step ${s.step + 1}`);
     }
-    s.step++;
-    s.stepInEpoch++;
-    s.sums.loss += r.loss * r.count;
-    s.sums.top1 += r.top1;
-    s.sums.top5 += r.top5;
-    s.sums.images += r.count;
+    countStep(s, r);
     return { ...r, epoch: s.epoch, step: s.step, lr: s.lr };
   }
 

@@ -10,7 +10,8 @@ export const SOFTWARE_VECTOR_BITS = 128;
 
 /**
  * Asks Mesa's llvmpipe for 128-bit vectors (LP_NATIVE_VECTOR_WIDTH) unless the variable
- * is already set, and returns the width in effect, or undefined outside Deno. Mesa reads
+ * is already set, and returns the width in effect, or undefined outside Deno or without
+ * permission to read the environment (the driver then keeps its default). Mesa reads
  * it once, when the process first opens the adapter, so call it before the first
  * `navigator.gpu.requestAdapter()` (or `openColumns`). Other drivers ignore it. Every
  * command line of this project calls it; `LP_NATIVE_VECTOR_WIDTH=256` restores Mesa's
@@ -26,8 +27,12 @@ export const SOFTWARE_VECTOR_BITS = 128;
 export function preferFastSoftwareCompiles(): string | undefined {
   if (typeof Deno === "undefined") return undefined;
   const name = "LP_NATIVE_VECTOR_WIDTH";
-  const set = Deno.env.get(name);
-  if (set) return set;
-  Deno.env.set(name, String(SOFTWARE_VECTOR_BITS));
-  return String(SOFTWARE_VECTOR_BITS);
+  try {
+    const set = Deno.env.get(name);
+    if (set) return set;
+    Deno.env.set(name, String(SOFTWARE_VECTOR_BITS));
+    return String(SOFTWARE_VECTOR_BITS);
+  } catch {
+    return undefined; // no --allow-env: the driver keeps its default
+  }
 }

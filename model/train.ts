@@ -34,6 +34,7 @@ import { checkDatasetFits, initialParameters, trainStepOptions } from "./session
 import { LrSchedule, type Schedule } from "./schedule.ts";
 import { TrainStep } from "./step.ts";
 import {
+  countStep,
   DivergenceError,
   initialTrainState,
   restoredTrainState,
@@ -266,12 +267,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           );
         }
         losses.push(r.loss);
-        state.step++;
-        state.stepInEpoch++;
-        state.sums.loss += r.loss * r.count;
-        state.sums.top1 += r.top1;
-        state.sums.top5 += r.top5;
-        state.sums.images += r.count;
+        countStep(state, r);
         const now = performance.now();
         recent.add((now - lastStepEnd) / 1000);
         const secondsPerStep = recent.secondsPerItem ?? (now - lastStepEnd) / 1000;

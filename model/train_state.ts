@@ -65,6 +65,30 @@ export function initialTrainState(
 }
 
 /**
+ * Counts one finished step into `state`: the step counters and the epoch's running sums
+ * (loss weighted by the images of the batch). Shared by train() and TrainSession.
+ *
+ * @example
+ * ```ts
+ * import { countStep, initialTrainState } from "./train_state.ts";
+ * const s = initialTrainState({ lr: 0.01, seed: 1, batch: 2, dataset: "abc" });
+ * countStep(s, { loss: 2.5, top1: 1, top5: 2, count: 2 });
+ * console.log(s.step, s.sums.loss); // 1 5
+ * ```
+ */
+export function countStep(
+  state: TrainState,
+  r: { loss: number; top1: number; top5: number; count: number },
+): void {
+  state.step++;
+  state.stepInEpoch++;
+  state.sums.loss += r.loss * r.count;
+  state.sums.top1 += r.top1;
+  state.sums.top5 += r.top5;
+  state.sums.images += r.count;
+}
+
+/**
  * The training state a checkpoint's state.json holds, checked against this run: the
  * seed, batch and dataset must be the same for the resumed run to repeat the original.
  *

@@ -91,6 +91,10 @@ Deno.test("slice rejects bad params and mismatched tensors", GPU_TEST, async () 
     () => Slice.create(col, { outer: 0, part: 4, total: 6, offset: 0 }),
     /slice: outer must be a positive integer/,
   );
+  await assert.rejects(
+    () => Slice.create(col, { outer: 1, part: 70_000, total: 70_000, offset: 0, workgroupSize: 1 }),
+    /slice: part must be at most 65535 workgroups of 1 elements, got 70000/,
+  );
   const s = await Slice.create(col, { outer: 2, part: 2, total: 4, offset: 2 });
   using x = Tensor.zeros(col, [2, 3], "x");
   using y = Tensor.zeros(col, [2, 4], "y");

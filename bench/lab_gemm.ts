@@ -10,10 +10,15 @@
 //   deno run -A bench/lab_gemm.ts [--batch 4] [--layers conv2,conv3] [--dirs f,d,w]
 //     [--tiles '[{"wgN":16,"wgM":1,"tm":8,"tn":8,"tk":0}]'] [--per 8] [--reps 5]
 //     [--no-tfjs] [--no-check] [--gemm 512] [--cpu] [--algos direct,auto,w2,w4]
+//     [--config tiny|small|paper] [--torch]
 //
 // --cpu times by this process's CPU time instead of wall time: other jobs on the shared
 // cores then cost us less noise (use it to rank tiles; report wall time against TF.js).
-// Without --tiles each direction uses the profile's per-direction default.
+// Without --tiles each direction uses the profile's per-direction default. --config
+// times a built-in config's per-column conv layers (as a training step runs them, at
+// --batch) instead of the paper's layer table. --torch also times PyTorch on the CPU at
+// the same shapes (bench/peers/torch_conv_layers.py, Debian's /usr/bin/python3 with
+// python3-torch) and prints its GFLOP/s and ours / its speed per direction.
 
 import { parseArgs } from "node:util";
 import { type Column, openColumns } from "../kernels/columns.ts";
@@ -30,6 +35,16 @@ import {
   maskGrad,
 } from "../reference/conv2d.ts";
 import { paperConvLayers } from "./cases/conv2d.ts";
+import { configFor, type ConfigName } from "../model/config.ts";
+import { type LayerStage, networkStages } from "../model/network.ts";
+import { convParams } from "../model/plan.ts";
+
+/** A config's conv layers as column 0 runs them, by stage name. */
+function configConvLayers(name: ConfigName, batch: number): Record<string, Conv2dParams> {
+  const stages = networkStages(configFor(name), batch);
+  const convs = stages.filter((s): s is LayerStage => s.type === "conv");
+  return Object.fromEntries(convs.map((s) => [s.name, convParams(s, 0)]));
+}
 
 type Dir = "f" | "d" | "w";
 const DIR_NAMES: Record<Dir, "forward" | "backwardData" | "backwardWeights"> = {
@@ -141,6 +156,43 @@ async function timeTfjs(
   return ms;
 }
 
+/** PyTorch's ms per call for each layer and direction (bench/peers/torch_conv_layers.py). */
+async function timeTorch(
+  layers: Record<string, Conv2dParams>,
+  per: number,
+  reps: number,
+): Promise<Record<string, Record<(typeof DIR_NAMES)[Dir], number>>> {
+  const shapes = Object.fromEntries(
+    Object.entries(layers).map(([name, p]) => [name, {
+      batch: p.batch,
+      inChannels: p.inChannels,
+      size: p.height,
+      outChannels: p.outChannels,
+      kernel: p.kernel,
+      stride: p.stride ?? 1,
+      padding: p.padding ?? 0,
+      groups: p.groups ?? 1,
+    }]),
+  );
+  const script = new URL("./peers/torch_conv_layers.py", import.meta.url).pathname;
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [script, "--per", String(per), "--reps", String(reps)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(shapes)));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  if (code !== 0) {
+    throw new Error(
+      `torch_conv_layers.py failed (exit ${code}): ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(stdout)).layers;
+}
+
 /** max |a - b| / max |b|. */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let e = 0, m = 0;
@@ -207,6 +259,8 @@ if (import.meta.main) {
       cpu: { type: "boolean", default: false },
       "no-relu": { type: "boolean", default: false },
       algos: { type: "string", default: "auto" },
+      config: { type: "string" },
+      torch: { type: "boolean", default: false },
     },
   });
   useCpu = values.cpu;
@@ -239,11 +293,24 @@ if (import.meta.main) {
     }
   }
   const tfjs = values["no-tfjs"] ? null : await openTfjs();
-  const convs = paperConvLayers(Number(values.batch));
-  const dirs = values.dirs.split(",") as Dir[];
+  const convs = values.config
+    ? configConvLayers(values.config as ConfigName, Number(values.batch))
+    : paperConvLayers(Number(values.batch));
+  const allDirs = values.dirs.split(",") as Dir[];
+  const layerNames = values.layers.split(",").filter(Boolean);
+  for (const name of layerNames) {
+    if (!convs[name]) {
+      throw new Error(`no layer ${name}: the layers are ${Object.keys(convs).join(", ")}`);
+    }
+  }
+  const torch = values.torch
+    ? await timeTorch(Object.fromEntries(layerNames.map((n) => [n, convs[n]])), per, reps)
+    : null;
   const rows: string[] = [];
-  for (const name of values.layers.split(",").filter(Boolean)) {
+  for (const name of layerNames) {
     const p = convs[name];
+    // A layer that reads the image (conv1) never computes its input gradient.
+    const dirs = p.inputGrad === false ? allDirs.filter((d) => d !== "d") : allDirs;
     const peer: Partial<Record<Dir, number>> = {};
     for (const tile of tiles) {
       for (const algo of values.algos.split(",")) {
@@ -304,10 +371,14 @@ if (import.meta.main) {
           const ratio = peer[d]
             ? ` tfjs ${peer[d]!.toFixed(2)} x${(ours / peer[d]!).toFixed(2)}`
             : "";
-          out.push(`${d} ${ours.toFixed(2)}${ratio}`);
+          const torchMs = torch?.[name][DIR_NAMES[d]];
+          const pt = torchMs ? flops / torchMs / 1e6 : null;
+          const vsTorch = pt ? ` torch ${pt.toFixed(1)} x${(ours / pt).toFixed(2)}` : "";
+          out.push(`${d} ${ours.toFixed(2)}${ratio}${vsTorch}`);
           rows.push(
             `| ${name} | ${DIR_NAMES[d]} | ${ours.toFixed(2)} | ${peer[d]?.toFixed(2) ?? "-"} | ` +
-              `${peer[d] ? (ours / peer[d]!).toFixed(2) : "-"} |`,
+              `${peer[d] ? (ours / peer[d]!).toFixed(2) : "-"} | ${pt?.toFixed(1) ?? "-"} | ` +
+              `${pt ? (ours / pt).toFixed(2) : "-"} |`,
           );
         }
         console.log(
@@ -319,8 +390,8 @@ if (import.meta.main) {
   }
   console.log(
     [
-      "| layer | direction | ours GFLOP/s | tfjs GFLOP/s | ratio |",
-      "|---|---|---|---|---|",
+      "| layer | direction | ours GFLOP/s | tfjs GFLOP/s | ours/tfjs | torch GFLOP/s | ours/torch |",
+      "|---|---|---|---|---|---|---|",
       ...rows,
     ].join("\n"),
   );

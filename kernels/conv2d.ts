@@ -392,7 +392,9 @@ export class Conv2d {
     const plain = { ...g, relu: false };
     const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
     // Only the directions that run are compiled (lavapipe's LLVM takes seconds per shader).
-    const wino = await Conv2d.#winograd(column, g, params, tile("forward"));
+    // Winograd's GEMMs take the forward tile; one the caller did not set may widen.
+    const widen = params.tile === undefined && params.tiles?.forward === undefined;
+    const wino = await Conv2d.#winograd(column, g, params, tile("forward"), widen);
     const direct = (name: string, which: keyof typeof dims, spec: GemmSpec) =>
       gemmPipeline(
         column,
@@ -426,6 +428,7 @@ export class Conv2d {
     g: ConvGeometry,
     params: Conv2dParams,
     tile: GemmTile,
+    widen: boolean,
   ): Promise<{ forward: WinogradConv | null; data: WinogradConv | null }> {
     const budget = Math.min(
       params.winogradChunkBytes ?? WINOGRAD_CHUNK_BYTES,
@@ -436,7 +439,17 @@ export class Conv2d {
     const make = (mode: "forward" | "data") => {
       const s = plan[mode];
       return s &&
-        WinogradConv.create(column, `conv2d.${mode}`, s, plan.m, plan.r, mode, tile, workspace);
+        WinogradConv.create(
+          column,
+          `conv2d.${mode}`,
+          s,
+          plan.m,
+          plan.r,
+          mode,
+          tile,
+          workspace,
+          widen,
+        );
     };
     const [forward, data] = await Promise.all([make("forward"), make("data")]);
     return { forward, data };

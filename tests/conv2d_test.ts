@@ -3,7 +3,7 @@ import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { DEFAULT_TILES, type GemmTile } from "../kernels/gemm.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { winogradMatrices } from "../kernels/_winograd.ts";
+import { widenGemmTile, winogradMatrices } from "../kernels/_winograd.ts";
 import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
 import { uniform } from "../reference/rand.ts";
@@ -399,6 +399,20 @@ const WINOGRAD_CASES: Case[] = [
     padding: 1,
     algorithm: "winograd",
   },
+  // 96 in, 192 out: on the software profile both GEMMs (N = 192 forward, 96 backward-data)
+  // take widenGemmTile's 12 columns per lane.
+  {
+    batch: 1,
+    inChannels: 96,
+    height: 5,
+    width: 6,
+    outChannels: 192,
+    kernel: 3,
+    padding: 1,
+    relu: true,
+    algorithm: "winograd",
+    winogradTile: 4,
+  },
   // The same shape by the direct implicit GEMM, which "auto" no longer picks for it.
   {
     batch: 2,
@@ -516,3 +530,14 @@ Deno.test(
     assert.equal(col.pipelineCount, before, "the second convolution compiled no new shader");
   },
 );
+
+Deno.test("widenGemmTile: 12 columns per lane only where they cover N exactly", () => {
+  const soft = { wgN: 8, wgM: 1, tm: 16, tn: 8, tk: 0 };
+  assert.equal(widenGemmTile(soft, 192).tn, 12);
+  assert.equal(widenGemmTile(soft, 96).tn, 12);
+  for (const n of [64, 128, 256, 100]) assert.equal(widenGemmTile(soft, n).tn, 8, `N = ${n}`);
+  // Lanes along M, shared-memory tiles and tiles the caller set to other widths stay.
+  for (const t of [{ ...soft, wgN: 1, wgM: 8 }, { ...soft, tk: 16 }, { ...soft, tn: 4 }]) {
+    assert.deepEqual(widenGemmTile(t, 192), t);
+  }
+});

@@ -27,7 +27,7 @@ import type { Column } from "./columns.ts";
 import type { Encoder } from "./encoder.ts";
 import { Tensor } from "./tensor.ts";
 import { ceilDiv, constants, foldWorkgroups, storage } from "./_wgsl.ts";
-import { fitTile, gemmCoreWgsl, gemmGrid, type GemmTile } from "./_gemm_core.ts";
+import { fitTile, gemmCoreWgsl, gemmGrid, type GemmTile, widenGemmTile } from "./_gemm_core.ts";
 
 /** The three Winograd transform matrices of F(m, r), row-major, float64. */
 export interface WinogradMatrices {
@@ -384,25 +384,6 @@ export function winogradGemmWgsl(
     write: (row, col, v) => [`Mo[(z * GM + ${row}) * GN + ${col}] = ${v};`],
     tile,
   });
-}
-
-/**
- * A barrier-free tile with lanes along N and 8 columns per lane, widened to 12 columns
- * when 12 per lane cover N exactly (pure; other tiles come back unchanged). Measured on
- * lavapipe, Winograd GEMMs alternated in one process: 1.08-1.17x faster on the paper's
- * 192-wide conv3-5 GEMMs and 1.18-1.31x on small's 96-wide ones, for about 0.4 s more
- * compile per shader. Where 12 would leave a partial tile (N = 64, 128, 256) it lost
- * 2-22 %, and 16 columns per lane lost up to 20 % even where they fit (spills).
- *
- * @example
- * ```ts
- * const t = { wgN: 8, wgM: 1, tm: 16, tn: 8, tk: 0 };
- * console.log(widenGemmTile(t, 192).tn, widenGemmTile(t, 128).tn); // 12 8
- * ```
- */
-export function widenGemmTile(tile: GemmTile, N: number): GemmTile {
-  const lanesAlongN = tile.tk === 0 && tile.wgM === 1 && tile.tn === 8;
-  return lanesAlongN && N % (tile.wgN * 12) === 0 ? { ...tile, tn: 12 } : tile;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   gemmPipeline,
   type GemmSpec,
   type GemmTile,
+  widenGemmTile,
 } from "./_gemm_core.ts";
 import {
   ConvWorkspace,
@@ -383,16 +384,21 @@ export class Conv2d {
       data: [g.batch * g.height * g.width, CG],
       weights: [CG * g.kh * g.kw + 1, OCG],
     } as const;
+    // A direction's tile the caller did not set may widen (widenGemmTile).
+    const fit = (d: ConvDirection, [M, N]: readonly [number, number]): GemmTile => {
+      const t = fitTile("conv2d", tile(d), N, M);
+      return params.tile === undefined && params.tiles?.[d] === undefined ? widenGemmTile(t, N) : t;
+    };
     const tiles = {
-      forward: fitTile("conv2d", tile("forward"), dims.forward[1], dims.forward[0]),
-      data: fitTile("conv2d", tile("backwardData"), dims.data[1], dims.data[0]),
-      weights: fitTile("conv2d", tile("backwardWeights"), dims.weights[1], dims.weights[0]),
+      forward: fit("forward", dims.forward),
+      data: fit("backwardData", dims.data),
+      weights: fit("backwardWeights", dims.weights),
     };
     // The backward GEMMs read a gradient that is already masked (see #maskGrad).
     const plain = { ...g, relu: false };
     const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
     // Only the directions that run are compiled (lavapipe's LLVM takes seconds per shader).
-    // Winograd's GEMMs take the forward tile; one the caller did not set may widen.
+    // Winograd's GEMMs take the forward tile; one the caller did not set may widen there.
     const widen = params.tile === undefined && params.tiles?.forward === undefined;
     const wino = await Conv2d.#winograd(column, g, params, tile("forward"), widen);
     const direct = (name: string, which: keyof typeof dims, spec: GemmSpec) =>

@@ -3,7 +3,8 @@ import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { DEFAULT_TILES, type GemmTile } from "../kernels/gemm.ts";
 import { Encoder } from "../kernels/encoder.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { widenGemmTile, winogradMatrices } from "../kernels/_winograd.ts";
+import { winogradMatrices } from "../kernels/_winograd.ts";
+import { widenGemmTile } from "../kernels/_gemm_core.ts";
 import { assertClose } from "../reference/assert.ts";
 import { gpu, GPU_TEST } from "./_gpu.ts";
 import { uniform } from "../reference/rand.ts";
@@ -399,8 +400,9 @@ const WINOGRAD_CASES: Case[] = [
     padding: 1,
     algorithm: "winograd",
   },
-  // 96 in, 192 out: on the software profile both GEMMs (N = 192 forward, 96 backward-data)
-  // take widenGemmTile's 12 columns per lane.
+  // 96 in, 192 out: on the software profile widenGemmTile gives 12 columns per lane to
+  // the 192-wide forward and backward-weights GEMMs (Winograd and direct) and to the
+  // 96-wide Winograd backward-data GEMM (direct backward-data's 16 lanes need 192).
   {
     batch: 1,
     inChannels: 96,
@@ -412,6 +414,17 @@ const WINOGRAD_CASES: Case[] = [
     relu: true,
     algorithm: "winograd",
     winogradTile: 4,
+  },
+  {
+    batch: 1,
+    inChannels: 96,
+    height: 5,
+    width: 6,
+    outChannels: 192,
+    kernel: 3,
+    padding: 1,
+    relu: true,
+    algorithm: "direct",
   },
   // The same shape by the direct implicit GEMM, which "auto" no longer picks for it.
   {

@@ -28,6 +28,7 @@ import {
   gemmPipeline,
   type GemmSpec,
   type GemmTile,
+  shortNarrowTile,
   widenGemmTile,
 } from "./_gemm_core.ts";
 import {
@@ -384,10 +385,13 @@ export class Conv2d {
       data: [g.batch * g.height * g.width, CG],
       weights: [CG * g.kh * g.kw + 1, OCG],
     } as const;
-    // A direction's tile the caller did not set may widen (widenGemmTile).
+    // A direction's tile the caller did not set may change with the GEMM's shape
+    // (shortNarrowTile, widenGemmTile).
     const fit = (d: ConvDirection, [M, N]: readonly [number, number]): GemmTile => {
-      const t = fitTile("conv2d", tile(d), N, M);
-      return params.tile === undefined && params.tiles?.[d] === undefined ? widenGemmTile(t, N) : t;
+      if (params.tile !== undefined || params.tiles?.[d] !== undefined) {
+        return fitTile("conv2d", tile(d), N, M);
+      }
+      return shortNarrowTile(tile(d), N, M) ?? widenGemmTile(fitTile("conv2d", tile(d), N, M), N);
     };
     const tiles = {
       forward: fit("forward", dims.forward),

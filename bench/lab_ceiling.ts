@@ -6,10 +6,13 @@
 //   lane      the tn column values loaded per k at per-invocation addresses (the core's B)
 //   uniform   the tm row values loaded per k at workgroup-uniform addresses (the core's A)
 //   both      both loaded, as in a real GEMM k step
+//   ubo       as both, but the row values come from a uniform buffer (64 KiB, the same
+//             values), at the same workgroup-uniform addresses
 //
-// from a small storage buffer that stays in cache, and prints GFLOP/s per block shape
-// and mode. The gap between "none" and "both" is what buffer loads cost on the adapter;
-// "both" bounds any kernel built on the core's barrier-free tiles.
+// from a small buffer that stays in cache, and prints GFLOP/s per block shape and mode.
+// The gap between "none" and "both" is what buffer loads cost on the adapter; "both"
+// bounds any kernel built on the core's barrier-free tiles, "ubo" one whose uniform
+// operand fits a uniform buffer (a small layer's weights).
 //
 // One sample records `--per` dispatches and waits once (Deno's completion poll costs
 // ~12 ms); a figure is the median of `--reps` samples.
@@ -22,14 +25,14 @@ import { openColumns } from "../kernels/columns.ts";
 import { sync } from "../kernels/encoder.ts";
 
 /** Operand sources of the multiply-add loop. */
-export type CeilingMode = "none" | "lane" | "uniform" | "both";
+export type CeilingMode = "none" | "lane" | "uniform" | "both" | "ubo";
 
 /** The lab's shader: `k` steps of a tm x tn register block per invocation (pure). */
 export function ceilingWgsl(tm: number, tn: number, k: number, mode: CeilingMode): string {
   const rows = Array.from({ length: tm }, (_, i) => i);
   const cols = Array.from({ length: tn }, (_, j) => j);
-  const loadA = mode === "uniform" || mode === "both";
-  const loadB = mode === "lane" || mode === "both";
+  const loadA = mode === "uniform" || mode === "both" || mode === "ubo";
+  const loadB = mode === "lane" || mode === "both" || mode === "ubo";
   const body: string[] = [];
   for (const i of rows) for (const j of cols) body.push(`var acc${i}_${j} = 0.0;`);
   for (const i of rows) body.push(`var a${i} = f32(wid.x + ${i}u) * 1e-3;`);
@@ -37,7 +40,10 @@ export function ceilingWgsl(tm: number, tn: number, k: number, mode: CeilingMode
   body.push(`for (var k = 0u; k < ${k}u; k++) {`);
   // Addresses wrap inside 64 KiB: the loads hit the cache, as a GEMM's tiles mostly do.
   for (const i of rows) {
-    if (loadA) body.push(`  let av${i} = src[(k * ${tm}u + ${i}u + wid.x) & 16383u];`);
+    const at = `(k * ${tm}u + ${i}u + wid.x) & 16383u`;
+    if (mode === "ubo") {
+      body.push(`  let ai${i} = ${at}; let av${i} = usrc[ai${i} >> 2u][ai${i} & 3u];`);
+    } else if (loadA) body.push(`  let av${i} = src[${at}];`);
   }
   for (const j of cols) {
     if (loadB) body.push(`  let bv${j} = src[(k * 64u + lid * ${tn}u + ${j}u) & 16383u];`);
@@ -55,12 +61,13 @@ export function ceilingWgsl(tm: number, tn: number, k: number, mode: CeilingMode
   return [
     `@group(0) @binding(0) var<storage, read> src: array<f32>;`,
     `@group(0) @binding(1) var<storage, read_write> dst: array<f32>;`,
+    `@group(0) @binding(2) var<uniform> usrc: array<vec4f, 4096>;`,
     `@compute @workgroup_size(64)`,
     `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,`,
     `        @builtin(local_invocation_index) lid: u32) {`,
     ...body.map((l) => `  ${l}`),
-    // src is read in every mode, so the bind group layout is the same for all four.
-    `  dst[gid.x] = ${sum} + src[gid.x & 16383u];`,
+    // src and usrc are read in every mode, so the bind group layout is the same for all.
+    `  dst[gid.x] = ${sum} + src[gid.x & 16383u] + usrc[0].x * 0.0;`,
     `}`,
   ].join("\n");
 }
@@ -81,7 +88,8 @@ if (import.meta.main) {
   const device = col.device;
   const src = device.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.STORAGE });
   const dst = device.createBuffer({ size: groups * 64 * 4, usage: GPUBufferUsage.STORAGE });
-  const modes: CeilingMode[] = ["none", "lane", "uniform", "both"];
+  const usrc = device.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.UNIFORM });
+  const modes: CeilingMode[] = ["none", "lane", "uniform", "both", "ubo"];
   const rows: string[] = [];
   for (const block of values.blocks.split(",")) {
     const [tm, tn] = block.split("x").map(Number);
@@ -90,10 +98,7 @@ if (import.meta.main) {
       const pipeline = await col.pipeline(`ceiling ${block} ${mode}`, ceilingWgsl(tm, tn, k, mode));
       const bind = device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
-        entries: [{ binding: 0, resource: { buffer: src } }, {
-          binding: 1,
-          resource: { buffer: dst },
-        }],
+        entries: [src, dst, usrc].map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
       const run = async () => {
         const enc = device.createCommandEncoder();
@@ -119,7 +124,7 @@ if (import.meta.main) {
   }
   console.log(`adapter: ${col.description}; GFLOP/s (multiply-adds only), median of ${reps}`);
   console.log(
-    ["| block | " + modes.join(" | ") + " |", "|---|---|---|---|---|", ...rows].join("\n"),
+    ["| block | " + modes.join(" | ") + " |", "|---|---|---|---|---|---|", ...rows].join("\n"),
   );
   destroy();
 }

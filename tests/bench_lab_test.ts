@@ -16,8 +16,9 @@ function ceilingRef(
   k: number,
   mode: CeilingMode,
 ): Float32Array {
-  const loadA = mode === "uniform" || mode === "both";
-  const loadB = mode === "lane" || mode === "both";
+  // "ubo" reads the same values as "both", its rows from a uniform buffer.
+  const loadA = mode === "uniform" || mode === "both" || mode === "ubo";
+  const loadB = mode === "lane" || mode === "both" || mode === "ubo";
   const f = Math.fround;
   const out = new Float32Array(64);
   for (let lid = 0; lid < 64; lid++) {
@@ -36,20 +37,22 @@ function ceilingRef(
   return out;
 }
 
-for (const mode of ["none", "lane", "uniform", "both"] as const) {
+for (const mode of ["none", "lane", "uniform", "both", "ubo"] as const) {
   Deno.test(`lab_ceiling: a 3x2 block, ${mode}, matches the CPU`, GPU_TEST, async () => {
     const col = await gpu();
     const srcValues = uniform(16384, 7, -1, 1);
     using src = Tensor.from(col, srcValues, [16384], "src");
     using dst = Tensor.zeros(col, [64], "dst");
+    const usrc = col.uniformBuffer("usrc", srcValues.slice().buffer);
     const pipeline = await col.pipeline(`ceiling test ${mode}`, ceilingWgsl(3, 2, 20, mode));
     const enc = new Encoder(col, "ceiling test");
-    enc.dispatch(pipeline, [src, dst], [1, 1, 1]);
+    enc.dispatch(pipeline, [src, dst, usrc], [1, 1, 1]);
     enc.submit();
     await sync(col);
     assertClose(await dst.read(), ceilingRef(srcValues, 3, 2, 20, mode), {
       rel: 1e-4,
       what: `ceiling ${mode}`,
     });
+    usrc.destroy();
   });
 }

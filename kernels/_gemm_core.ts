@@ -138,9 +138,17 @@ export function gemmGrid(M: number, N: number, batch: number, tile: GemmTile): [
 
 /**
  * Validates a tile and narrows the lane count to the problem (a 48-column conv does not
- * need 64 lanes). Throws naming `kernel`.
+ * need 64 lanes). With `shapeRules` (a default tile, not one the caller set) the tile may
+ * also change with the GEMM's shape: {@link shortNarrowTile}, {@link widenGemmTile}.
+ * Throws naming `kernel`.
  */
-export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): GemmTile {
+export function fitTile(
+  kernel: string,
+  tile: GemmTile,
+  N: number,
+  M: number,
+  shapeRules = false,
+): GemmTile {
   for (const k of ["wgN", "wgM", "tm", "tn"] as const) {
     if (!Number.isInteger(tile[k]) || tile[k] < 1) {
       throw new RangeError(`${kernel}: tile.${k} must be a positive integer, got ${tile[k]}`);
@@ -154,6 +162,8 @@ export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): G
       `${kernel}: tile.wgN * tile.wgM must be <= 256, got ${tile.wgN * tile.wgM}`,
     );
   }
+  const short = shapeRules ? shortNarrowTile(tile, N, M) : null;
+  if (short) return short;
   const t = { ...tile };
   if (t.tk === 0 && t.wgM === 1 && ceilDiv(N, 8) * 2 <= t.tn && M >= 8 * N) {
     // Narrow and tall (conv1 of a small net: N = 8 output channels, M = 32K pixels): with
@@ -176,7 +186,7 @@ export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): G
         `(${t.wgM * t.tm * t.tk}, ${t.wgN * t.tn * t.tk}, ${threads})`,
     );
   }
-  return t;
+  return shapeRules ? widenGemmTile(t, N) : t;
 }
 
 /**
@@ -186,7 +196,8 @@ export function fitTile(kernel: string, tile: GemmTile, N: number, M: number): G
  * rather than 64 + 12, so both halves of the work take equally long. Null when the tile
  * has workgroup memory or the GEMM is larger (pure). Measured on lavapipe, alternated in
  * one process: conv1's backward-weights of `tiny` 1.22x and of `small` 1.40x faster
- * (`small`'s 24 columns had lanes along N with 3 columns each before).
+ * (`small`'s 24 columns had lanes along N with 3 columns each before). Part of
+ * {@link fitTile}'s shape rules.
  *
  * @example
  * ```ts
@@ -203,9 +214,10 @@ export function shortNarrowTile(tile: GemmTile, N: number, M: number): GemmTile 
 
 /**
  * A barrier-free tile with lanes along N and 8 columns per lane, widened to 12 columns
- * when 12 per lane cover N exactly (pure; other tiles come back unchanged). Conv2d and
- * its Winograd GEMMs apply it to the tiles the caller did not set. Measured on lavapipe,
- * the two tiles alternated in one process: the paper's 192-wide layers 1.02-1.17x faster
+ * when 12 per lane cover N exactly (pure; other tiles come back unchanged). Part of
+ * {@link fitTile}'s shape rules, which Conv2d uses for the tiles the caller did not set;
+ * its Winograd GEMMs apply this one alone. Measured on lavapipe, the two tiles alternated
+ * in one process: the paper's 192-wide layers 1.02-1.17x faster
  * (Winograd forward and backward-data GEMMs, direct backward-weights) and up to 1.39x
  * (direct backward-data); small's 96-wide layers 1.18-1.43x, for about 0.4 s more
  * compile per shader. Where 12 would leave a partial tile (N = 64, 128, 256) they lost

@@ -579,8 +579,8 @@ export class WinogradConv {
   }
 
   /**
-   * Compiles the four pipelines of F(m, r) for `s` in `mode`. With `widen` (the caller's
-   * tile is the profile's default) the GEMM's tile goes through {@link widenGemmTile}.
+   * Compiles the four pipelines of F(m, r) for `s` in `mode`. With `widen` (the tile is
+   * the profile's default) the GEMM's tile goes through {@link widenGemmTile}.
    */
   static async create(
     column: Column,

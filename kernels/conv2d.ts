@@ -28,8 +28,6 @@ import {
   gemmPipeline,
   type GemmSpec,
   type GemmTile,
-  shortNarrowTile,
-  widenGemmTile,
 } from "./_gemm_core.ts";
 import {
   ConvWorkspace,
@@ -385,14 +383,11 @@ export class Conv2d {
       data: [g.batch * g.height * g.width, CG],
       weights: [CG * g.kh * g.kw + 1, OCG],
     } as const;
-    // A direction's tile the caller did not set may change with the GEMM's shape
-    // (shortNarrowTile, widenGemmTile).
-    const fit = (d: ConvDirection, [M, N]: readonly [number, number]): GemmTile => {
-      if (params.tile !== undefined || params.tiles?.[d] !== undefined) {
-        return fitTile("conv2d", tile(d), N, M);
-      }
-      return shortNarrowTile(tile(d), N, M) ?? widenGemmTile(fitTile("conv2d", tile(d), N, M), N);
-    };
+    // A direction's tile the caller did not set follows the GEMM's shape (fitTile's rules).
+    const defaultTile = (d: ConvDirection) =>
+      params.tile === undefined && params.tiles?.[d] === undefined;
+    const fit = (d: ConvDirection, [M, N]: readonly [number, number]): GemmTile =>
+      fitTile("conv2d", tile(d), N, M, defaultTile(d));
     const tiles = {
       forward: fit("forward", dims.forward),
       data: fit("backwardData", dims.data),
@@ -402,9 +397,8 @@ export class Conv2d {
     const plain = { ...g, relu: false };
     const ySize = g.batch * g.outChannels * g.outHeight * g.outWidth;
     // Only the directions that run are compiled (lavapipe's LLVM takes seconds per shader).
-    // Winograd's GEMMs take the forward tile; one the caller did not set may widen there.
-    const widen = params.tile === undefined && params.tiles?.forward === undefined;
-    const wino = await Conv2d.#winograd(column, g, params, tile("forward"), widen);
+    // Winograd's GEMMs take the forward tile; when it is the default, it may widen there.
+    const wino = await Conv2d.#winograd(column, g, params, tile("forward"), defaultTile("forward"));
     const direct = (name: string, which: keyof typeof dims, spec: GemmSpec) =>
       gemmPipeline(
         column,

@@ -299,6 +299,18 @@ Deno.test("Winograd matrices: F(2,3) is Lavin & Gray's, and every F(m, r) correl
   assert.throws(() => winogradMatrices(7, 3), /winograd: F\(7, 3\) is not supported/);
 });
 
+/** 96 in, 192 out: GEMMs that 12 columns per lane cover exactly (see WINOGRAD_CASES). */
+const WIDE: Case = {
+  batch: 1,
+  inChannels: 96,
+  height: 5,
+  width: 6,
+  outChannels: 192,
+  kernel: 3,
+  padding: 1,
+  relu: true,
+};
+
 // Winograd forward and backward-data (dX via flipped, transposed weights) on shapes whose
 // outputs do not fill the last tile, with groups, padding 0 .. r-1, every supported tile
 // size, and a scratch budget small enough to force chunks (the last one partial).
@@ -403,29 +415,8 @@ const WINOGRAD_CASES: Case[] = [
   // 96 in, 192 out: on the software profile widenGemmTile gives 12 columns per lane to
   // the 192-wide forward and backward-weights GEMMs (Winograd and direct) and to the
   // 96-wide Winograd backward-data GEMM (direct backward-data's 16 lanes need 192).
-  {
-    batch: 1,
-    inChannels: 96,
-    height: 5,
-    width: 6,
-    outChannels: 192,
-    kernel: 3,
-    padding: 1,
-    relu: true,
-    algorithm: "winograd",
-    winogradTile: 4,
-  },
-  {
-    batch: 1,
-    inChannels: 96,
-    height: 5,
-    width: 6,
-    outChannels: 192,
-    kernel: 3,
-    padding: 1,
-    relu: true,
-    algorithm: "direct",
-  },
+  { ...WIDE, algorithm: "winograd", winogradTile: 4 },
+  { ...WIDE, algorithm: "direct" },
   // The same shape by the direct implicit GEMM, which "auto" no longer picks for it.
   {
     batch: 2,

@@ -20,7 +20,8 @@
 //   deno run -A bench/lab_ceiling.ts [--blocks 8x8,16x8,16x16] [--k 1024] [--per 4]
 //     [--reps 5] [--groups 64]
 
-import { parseArgs } from "node:util";
+import { reportError, UsageError } from "../errors.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 import { openColumns } from "../kernels/columns.ts";
 import { sync } from "../kernels/encoder.ts";
 
@@ -72,9 +73,36 @@ export function ceilingWgsl(tm: number, tn: number, k: number, mode: CeilingMode
   ].join("\n");
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
+/** `8x8,16x8` as [tm, tn] pairs; throws a UsageError naming the bad one. */
+function parseBlocks(text: string): [number, number][] {
+  return text.split(",").map((block) => {
+    const m = /^(\d+)x(\d+)$/.exec(block);
+    const [tm, tn] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    if (tm < 1 || tn < 1 || tm > 32 || tn > 32) {
+      throw new UsageError(`--blocks takes tm x tn pairs of 1 to 32 such as 8x8, got "${block}"`);
+    }
+    return [tm, tn];
+  });
+}
+
+const USAGE = `Usage: deno run -A bench/lab_ceiling.ts [--blocks 8x8,16x8,16x16] [--k 1024]
+  [--per 4] [--reps 5] [--groups 64]  (the file's header says what it measures)`;
+
+/** The lab as a command: 0, or the exit code of its one-line error (2 bad flags, 1 else). */
+async function main(args: string[]): Promise<number> {
+  try {
+    await run(args);
+    return 0;
+  } catch (e) {
+    return reportError("lab_ceiling", e);
+  }
+}
+
+async function run(args: string[]): Promise<void> {
+  const { values } = parseFlags({
+    args,
     options: {
+      help: { type: "boolean", short: "h", default: false },
       blocks: { type: "string", default: "4x4,8x8,16x8,16x16" },
       k: { type: "string", default: "1024" },
       reps: { type: "string", default: "5" },
@@ -82,8 +110,15 @@ if (import.meta.main) {
       per: { type: "string", default: "4" },
     },
   });
-  const k = Number(values.k), reps = Number(values.reps), groups = Number(values.groups);
-  const per = Number(values.per);
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const blocks = parseBlocks(values.blocks);
+  const k = intFlag("k", values.k, 1, 1 << 20, UsageError)!;
+  const reps = intFlag("reps", values.reps, 1, 1000, UsageError)!;
+  const groups = intFlag("groups", values.groups, 1, 65535, UsageError)!;
+  const per = intFlag("per", values.per, 1, 1024, UsageError)!;
   const { columns: [col], destroy } = await openColumns({ count: 1 });
   const device = col.device;
   const src = device.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.STORAGE });
@@ -91,8 +126,8 @@ if (import.meta.main) {
   const usrc = device.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.UNIFORM });
   const modes: CeilingMode[] = ["none", "lane", "uniform", "both", "ubo"];
   const rows: string[] = [];
-  for (const block of values.blocks.split(",")) {
-    const [tm, tn] = block.split("x").map(Number);
+  for (const [tm, tn] of blocks) {
+    const block = `${tm}x${tn}`;
     const cells: string[] = [];
     for (const mode of modes) {
       const pipeline = await col.pipeline(`ceiling ${block} ${mode}`, ceilingWgsl(tm, tn, k, mode));
@@ -128,3 +163,5 @@ if (import.meta.main) {
   );
   destroy();
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

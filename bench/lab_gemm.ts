@@ -20,7 +20,8 @@
 // the same shapes (bench/peers/torch_conv_layers.py, Debian's /usr/bin/python3 with
 // python3-torch) and prints its GFLOP/s and ours / its speed per direction.
 
-import { parseArgs } from "node:util";
+import { AlexNetError, reportError, UsageError } from "../errors.ts";
+import { intFlag, parseFlags } from "../flags.ts";
 import { type Column, openColumns } from "../kernels/columns.ts";
 import { Conv2d, type Conv2dParams } from "../kernels/conv2d.ts";
 import { Encoder, sync } from "../kernels/encoder.ts";
@@ -186,9 +187,8 @@ async function timeTorch(
   await writer.close();
   const { code, stdout, stderr } = await child.output();
   if (code !== 0) {
-    throw new Error(
-      `torch_conv_layers.py failed (exit ${code}): ${new TextDecoder().decode(stderr)}`,
-    );
+    const last = new TextDecoder().decode(stderr).trim().split("\n").at(-1);
+    throw new AlexNetError(`torch_conv_layers.py failed (exit ${code}): ${last}`);
   }
   return JSON.parse(new TextDecoder().decode(stdout)).layers;
 }
@@ -244,9 +244,28 @@ async function check(col: Column, conv: Conv2d, dirs: Dir[]): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
+/** The header's usage lines, for --help. */
+const USAGE =
+  `Usage: deno run -A bench/lab_gemm.ts [--batch 4] [--layers conv2,conv3] [--dirs f,d,w]
+  [--tiles '[{"wgN":16,"wgM":1,"tm":8,"tn":8,"tk":0}]'] [--per 8] [--reps 5] [--no-tfjs]
+  [--no-check] [--gemm 512] [--cpu] [--algos direct,auto,w2,w4] [--config tiny|small|paper]
+  [--torch]  (the file's header says what each does)`;
+
+/** The lab as a command: 0, or the exit code of its one-line error (2 bad flags, 1 else). */
+async function main(args: string[]): Promise<number> {
+  try {
+    await run(args);
+    return 0;
+  } catch (e) {
+    return reportError("lab_gemm", e);
+  }
+}
+
+async function run(args: string[]): Promise<void> {
+  const { values } = parseFlags({
+    args,
     options: {
+      help: { type: "boolean", short: "h", default: false },
       batch: { type: "string", default: "4" },
       layers: { type: "string", default: "conv1,conv2,conv3,conv4,conv5" },
       dirs: { type: "string", default: "f,d,w" },
@@ -263,15 +282,46 @@ if (import.meta.main) {
       torch: { type: "boolean", default: false },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const batch = intFlag("batch", values.batch, 1, 4096, UsageError)!;
+  const per = intFlag("per", values.per, 1, 1024, UsageError)!;
+  const reps = intFlag("reps", values.reps, 1, 1000, UsageError)!;
+  const gemmSize = intFlag("gemm", values.gemm, 1, 8192, UsageError);
+  const allDirs = values.dirs.split(",") as Dir[];
+  for (const d of allDirs) {
+    if (!(d in DIR_NAMES)) throw new UsageError(`--dirs takes f, d and w, got "${d}"`);
+  }
+  if (values.config !== undefined && !["tiny", "small", "paper"].includes(values.config)) {
+    throw new UsageError(`--config must be tiny, small or paper, got "${values.config}"`);
+  }
+  let tiles: (Partial<GemmTile> | undefined)[] = [undefined];
+  if (values.tiles !== undefined) {
+    try {
+      tiles = JSON.parse(values.tiles);
+    } catch {
+      throw new UsageError(`--tiles must be a JSON array of tiles, got ${values.tiles}`);
+    }
+    if (!Array.isArray(tiles)) throw new UsageError(`--tiles must be a JSON array of tiles`);
+  }
   useCpu = values.cpu;
+  const convs = values.config
+    ? configConvLayers(values.config as ConfigName, batch)
+    : paperConvLayers(batch);
+  const layerNames = values.layers.split(",").filter(Boolean);
+  for (const name of layerNames) {
+    if (!convs[name]) {
+      throw new UsageError(
+        `--layers: no layer ${name}; the layers are ${Object.keys(convs).join(", ")}`,
+      );
+    }
+  }
   const { columns: [col], destroy } = await openColumns({ count: 1 });
-  const tiles: (Partial<GemmTile> | undefined)[] = values.tiles
-    ? JSON.parse(values.tiles)
-    : [undefined];
-  const per = Number(values.per), reps = Number(values.reps);
   const wait = () => sync(col);
-  if (values.gemm) {
-    const n = Number(values.gemm);
+  if (gemmSize !== undefined) {
+    const n = gemmSize;
     for (const tile of tiles) {
       const g = await Gemm.create(col, { M: n, N: n, K: n, tile });
       using a = Tensor.zeros(col, [n, n], "a");
@@ -293,16 +343,6 @@ if (import.meta.main) {
     }
   }
   const tfjs = values["no-tfjs"] ? null : await openTfjs();
-  const convs = values.config
-    ? configConvLayers(values.config as ConfigName, Number(values.batch))
-    : paperConvLayers(Number(values.batch));
-  const allDirs = values.dirs.split(",") as Dir[];
-  const layerNames = values.layers.split(",").filter(Boolean);
-  for (const name of layerNames) {
-    if (!convs[name]) {
-      throw new Error(`no layer ${name}: the layers are ${Object.keys(convs).join(", ")}`);
-    }
-  }
   const torch = values.torch
     ? await timeTorch(Object.fromEntries(layerNames.map((n) => [n, convs[n]])), per, reps)
     : null;
@@ -397,3 +437,5 @@ if (import.meta.main) {
   );
   destroy();
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -172,7 +172,7 @@ Deno.test(
   },
 );
 
-Deno.test("prepare, bench, curves, filters: one line, exit 2 for usage and 1 for a missing file", async () => {
+Deno.test("prepare, bench, labs, curves, filters: one line, exit 2 for usage and 1 for a missing file", async () => {
   for (
     const [script, args, code, line] of [
       ["data/cli_prepare.ts", ["--bogus"], 2, /^prepare: Unknown option '--bogus'.*--help/],
@@ -206,6 +206,24 @@ Deno.test("prepare, bench, curves, filters: one line, exit 2 for usage and 1 for
         ["--checkpoint", "x", "--scale", "1000"],
         2,
         /^filters: --scale must be an integer from 1 to 64/,
+      ],
+      [
+        "bench/lab_gemm.ts",
+        ["--config", "huge"],
+        2,
+        /^lab_gemm: --config must be tiny, small or paper, got "huge"/,
+      ],
+      [
+        "bench/lab_gemm.ts",
+        ["--config", "tiny", "--layers", "conv9"],
+        2,
+        /^lab_gemm: --layers: no layer conv9; the layers are conv1, conv2/,
+      ],
+      [
+        "bench/lab_ceiling.ts",
+        ["--blocks", "8y8"],
+        2,
+        /^lab_ceiling: --blocks takes tm x tn pairs of 1 to 32 such as 8x8, got "8y8"/,
       ],
     ] as const
   ) {
